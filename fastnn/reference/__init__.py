@@ -1,0 +1,72 @@
+"""The pure-NumPy twin of every kernel in ``fastnn.kernels``.
+
+Each function has the same name and signature as its kernel and is written for
+clarity in plain NumPy. It is the oracle the kernels are tested against and the
+"pure-NumPy version" of fastnn that users benchmark against (``backend="numpy"``).
+"""
+
+from .activations import (
+    activation_backward,
+    activation_forward,
+    identity_backward,
+    identity_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .dense import (
+    dense_backward_sgd,
+    dense_forward,
+    dense_forward_batch,
+    dense_input_grad,
+    dense_weight_grad,
+    sgd_update,
+)
+from .losses import (
+    batch_loss,
+    batch_loss_grad,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_loss,
+    cross_entropy_grad,
+    cross_entropy_loss,
+    loss_grad,
+    loss_value,
+    mse_grad,
+    mse_loss,
+    output_transform,
+    softmax,
+)
+
+__all__ = [
+    "activation_backward",
+    "activation_forward",
+    "batch_loss",
+    "batch_loss_grad",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_loss",
+    "cross_entropy_grad",
+    "cross_entropy_loss",
+    "dense_backward_sgd",
+    "dense_forward",
+    "dense_forward_batch",
+    "dense_input_grad",
+    "dense_weight_grad",
+    "identity_backward",
+    "identity_forward",
+    "loss_grad",
+    "loss_value",
+    "mse_grad",
+    "mse_loss",
+    "output_transform",
+    "relu_backward",
+    "relu_forward",
+    "sgd_update",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax",
+    "tanh_backward",
+    "tanh_forward",
+]

@@ -1,0 +1,68 @@
+"""Input checks at the Python boundary.
+
+Everything a user passes in is checked and converted here, once, before any work
+starts or any state changes; the kernels then trust their inputs.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+DTYPES = (np.float32, np.float64)
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.type not in DTYPES:
+        raise TypeError(f"dtype={dtype!r} is not supported: use np.float32 or np.float64")
+    return dt
+
+
+def check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r} must be a positive integer")
+    if value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive integer (at least 1)")
+    return int(value)
+
+
+def check_positive_float(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}={value!r} must be a positive number")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive, finite number, e.g. 0.01")
+    return float(value)
+
+
+def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)) -> np.ndarray:
+    """``data`` as a C-contiguous array of ``dtype``, with no NaN or inf.
+
+    Rejects complex, object, string and empty input with a message that says how to
+    fix it. Returns the input itself when it already fits (no copy).
+    """
+    arr = np.asarray(data)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} has complex dtype {arr.dtype}: pass real values (e.g. {name}.real)")
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} has dtype {arr.dtype}, which is not numeric: convert it to floats "
+            f"first, e.g. np.asarray({name}, dtype=np.float64)"
+        )
+    if arr.ndim not in ndim:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one sample")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)}): "
+            "remove or impute those values before training"
+        )
+    return arr

@@ -1,0 +1,76 @@
+"""The Numba kernels of fastnn's hot paths.
+
+Installed as ``fastnn.kernels``. Every kernel writes into a preallocated ``out`` array
+and has a pure-NumPy twin of the same name and signature in ``fastnn.reference``.
+Nothing here compiles at import: each kernel compiles on its first call, and the
+result is cached on disk.
+"""
+
+from .activations import (
+    activation_backward,
+    activation_forward,
+    identity_backward,
+    identity_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .dense import (
+    dense_backward_sgd,
+    dense_forward,
+    dense_forward_batch,
+    dense_input_grad,
+    dense_weight_grad,
+    sgd_update,
+)
+from .engine import fit_sgd, forward_batch
+from .losses import (
+    batch_loss,
+    batch_loss_grad,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_loss,
+    cross_entropy_grad,
+    cross_entropy_loss,
+    loss_grad,
+    loss_value,
+    mse_grad,
+    mse_loss,
+    output_transform,
+    softmax,
+)
+
+__all__ = [
+    "fit_sgd",
+    "forward_batch",
+    "activation_backward",
+    "activation_forward",
+    "batch_loss",
+    "batch_loss_grad",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_loss",
+    "cross_entropy_grad",
+    "cross_entropy_loss",
+    "dense_backward_sgd",
+    "dense_forward",
+    "dense_forward_batch",
+    "dense_input_grad",
+    "dense_weight_grad",
+    "identity_backward",
+    "identity_forward",
+    "loss_grad",
+    "loss_value",
+    "mse_grad",
+    "mse_loss",
+    "output_transform",
+    "relu_backward",
+    "relu_forward",
+    "sgd_update",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax",
+    "tanh_backward",
+    "tanh_forward",
+]
