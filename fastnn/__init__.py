@@ -10,6 +10,14 @@ from .network import Network, TrainingDivergedError
 
 __version__ = "0.1.0"
 
+
+def load(path) -> Network:
+    """Read a network written by ``Network.save`` (no pickle involved)."""
+    from .io import load as _load
+
+    return _load(path)
+
+
 __all__ = [
     "Activation",
     "Dense",
@@ -20,5 +28,6 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "TrainingDivergedError",
+    "load",
     "losses",
 ]

@@ -311,3 +311,19 @@ class Network:
         """The mean loss over the samples of (X, Y)."""
         X, Y = self._check_XY(X, Y)
         return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
+
+    # -- persistence -------------------------------------------------------------
+    def save(self, path) -> None:
+        """Write the network to ``path`` atomically, as .npz arrays plus JSON metadata.
+
+        See ``fastnn.io``; ``fastnn.load(path)`` reads it back.
+        """
+        from .io import save
+
+        save(self, path)
+
+    def to_onnx(self, path) -> None:
+        """Export the network's predict function as an ONNX model (``fastnn[onnx]``)."""
+        from .onnx_export import to_onnx
+
+        to_onnx(self, path)
