@@ -7,9 +7,7 @@ import numpy as np
 INITIALIZERS = ("xavier", "xavier_normal", "he", "he_uniform", "lecun", "zeros")
 
 
-def initialize(
-    name: str, weights: np.ndarray, bias: np.ndarray, rng: np.random.Generator
-) -> None:
+def initialize(name: str, weights: np.ndarray, bias: np.ndarray, rng: np.random.Generator) -> None:
     """Fill ``weights`` (n_out, n_in) in place by scheme ``name``; zero the bias.
 
     ``"xavier"`` is Glorot's uniform U(±√(6/(n_in + n_out))), ``"xavier_normal"``

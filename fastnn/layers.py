@@ -106,7 +106,7 @@ class Dense(Layer):
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._as_array("input", input, self.input_size)
         self.input = x
-        out = np.empty(x.shape[:-1] + (self.output_size,), dtype=self.dtype)
+        out = np.empty((*x.shape[:-1], self.output_size), dtype=self.dtype)
         if x.ndim == 1:
             self._ops.dense_forward(self.weights, self.bias, x, out)
         else:

@@ -9,7 +9,7 @@ import numpy as np
 from .backends import get_ops
 from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
-from .plan import build_plan
+from .plan import build_plan, sgd_block
 from .validation import check_array, check_dtype, check_positive_float, check_positive_int
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
@@ -97,7 +97,10 @@ class Network:
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.layers))
-        return f"Network([{inner}], loss={self.loss!r}, dtype={self.dtype.name}, backend={self.backend!r})"
+        return (
+            f"Network([{inner}], loss={self.loss!r}, dtype={self.dtype.name}, "
+            f"backend={self.backend!r})"
+        )
 
     # -- input checks ------------------------------------------------------------
     def _check_X(self, X, name: str = "X") -> np.ndarray:
@@ -231,13 +234,11 @@ class Network:
 
     def _run_engine(self, X, Y, order, learning_rate, done) -> list[float]:
         p = self._plan
-        width = np.empty(p.widest, dtype=self.dtype)
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         completed = self._ops.fit_sgd(
             p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-            learning_rate, self._loss_kind, np.empty(p.n_acts, dtype=self.dtype),
-            np.empty_like(width), np.empty_like(width), width, snapshot, epoch_loss,
+            learning_rate, self._loss_kind, sgd_block(p), epoch_loss, snapshot,
         )  # fmt: skip
         if completed == order.shape[0] and not np.isfinite(self.params).all():
             # The very last update overflowed: undo that epoch too.

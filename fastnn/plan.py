@@ -81,3 +81,16 @@ def build_plan(layers: list[Layer]) -> Plan:
         acts += int(n_out[i])
     widest = int(max(n_in.max(), n_out.max()))
     return Plan(kinds, n_in, n_out, p_off, a_off, params, acts, widest)
+
+
+#: Samples per block of the first layer's blocked update in per-sample SGD.
+SGD_BLOCK = 32
+#: Below this many first-layer weights, W₀ sits in L1 and the fused single pass wins.
+SGD_BLOCK_MIN_WEIGHTS = 16384
+
+
+def sgd_block(plan: Plan) -> int:
+    """The block size per-sample SGD uses for the first layer (1: no blocking)."""
+    if plan.kinds[0] != DENSE or plan.n_in[0] * plan.n_out[0] < SGD_BLOCK_MIN_WEIGHTS:
+        return 1
+    return SGD_BLOCK

@@ -48,14 +48,18 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
     arr = np.asarray(data)
     kind = arr.dtype.kind
     if kind == "c":
-        raise TypeError(f"{name} has complex dtype {arr.dtype}: pass real values (e.g. {name}.real)")
+        raise TypeError(
+            f"{name} has complex dtype {arr.dtype}: pass real values (e.g. {name}.real)"
+        )
     if kind not in "biuf":
         raise TypeError(
             f"{name} has dtype {arr.dtype}, which is not numeric: convert it to floats "
             f"first, e.g. np.asarray({name}, dtype=np.float64)"
         )
     if arr.ndim not in ndim:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {arr.shape}"
+        )
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one sample")
     arr = np.ascontiguousarray(arr, dtype=dtype)

@@ -43,8 +43,6 @@ from .losses import (
 )
 
 __all__ = [
-    "fit_sgd",
-    "forward_batch",
     "activation_backward",
     "activation_forward",
     "batch_loss",
@@ -58,6 +56,8 @@ __all__ = [
     "dense_forward_batch",
     "dense_input_grad",
     "dense_weight_grad",
+    "fit_sgd",
+    "forward_batch",
     "identity_backward",
     "identity_forward",
     "loss_grad",

@@ -81,73 +81,161 @@ def _update(W, b, g, lr, x):
 
 
 @serial
-def fit_sgd(
-    kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
-    acts, grad_a, grad_b, pending, snapshot, epoch_loss,
-):  # fmt: skip
+def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, y, lr, loss_kind,
+                     acts, grad_a, grad_b, first_dense):  # fmt: skip
+    """Loss gradient, then backward with immediate SGD updates through every layer
+    after ``first_dense``. Returns the gradient at ``first_dense``'s output, whose
+    update the caller applies (so it can defer or batch it)."""
+    last = kinds.size - 1
+    g = grad_a[: n_out[last]]
+    loss_grad(loss_kind, y, _output(acts, a_off, n_out, last), 1.0, g)
+    use_a = True
+    for i in range(last, first_dense, -1):
+        g = grad_a[: n_out[i]] if use_a else grad_b[: n_out[i]]
+        if kinds[i] != DENSE:
+            activation_backward(kinds[i], _output(acts, a_off, n_out, i), g, g)
+        else:
+            W, b = _weights(params, p_off, n_out, n_in, i)
+            gin = grad_b[: n_in[i]] if use_a else grad_a[: n_in[i]]
+            dense_backward_sgd(W, b, _output(acts, a_off, n_out, i - 1), g, lr, gin)
+            use_a = not use_a
+    return grad_a[: n_out[first_dense]] if use_a else grad_b[: n_out[first_dense]]
+
+
+@serial
+def _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, loss_kind,
+                 acts, grad_a, grad_b, pending):  # fmt: skip
+    """One epoch, the first layer's update fused with the next sample's forward.
+    Returns the summed loss (non-finite if the run diverged)."""
+    first_dense = 0
+    while kinds[first_dense] != DENSE:
+        first_dense += 1
+    W0, b0 = _weights(params, p_off, n_out, n_in, first_dense)
+    fuse = first_dense == 0
+    g0 = pending[: n_out[first_dense]]
+    total = 0.0
+    prev = -1
+    for k in range(order.size):
+        s = order[k]
+        x = X[s]
+        if prev >= 0:
+            _update_and_forward(W0, b0, g0, lr, X[prev], x, _output(acts, a_off, n_out, 0))
+            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 1)
+        else:
+            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 0)
+        loss = loss_value(loss_kind, Y[s], _output(acts, a_off, n_out, kinds.size - 1))
+        total += loss
+        if not np.isfinite(loss):
+            return total
+        g = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr, loss_kind,
+                             acts, grad_a, grad_b, first_dense)  # fmt: skip
+        if fuse:
+            g0[:] = g
+            prev = s
+        else:
+            inp = x if first_dense == 0 else _output(acts, a_off, n_out, first_dense - 1)
+            _update(W0, b0, g, lr, inp)
+    if prev >= 0:
+        _update(W0, b0, g0, lr, X[prev])
+    return total
+
+
+@serial
+def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, loss_kind,
+                   acts, grad_a, grad_b, block, xb, pre, gram, gb, dw):  # fmt: skip
+    """One epoch of per-sample SGD with the first layer's updates applied in blocks.
+
+    Within a block of K samples the first layer's weights after k updates are
+    W₀ − lr·Σ g_j x_jᵀ, so its output for sample t is
+    z_t = W₀x_t + b₀ − lr·Σ_{j<t} g_j (x_j·x_t + 1):
+    the products W₀x_t and x_j·x_t come from two matrix-matrix products per block,
+    and W₀ gets one rank-K update at the block's end. Every sample still sees the
+    weights left by all samples before it: this is per-sample SGD, exactly, but W₀
+    is read once per block instead of once per sample.
+    """
+    W0, b0 = _weights(params, p_off, n_out, n_in, 0)
+    h = n_out[0]
+    m = n_in[0]
+    total = 0.0
+    for start in range(0, order.size, block):
+        kb = min(block, order.size - start)
+        Xb = xb[: kb * m].reshape((kb, m))
+        for t in range(kb):
+            Xb[t] = X[order[start + t]]
+        P = pre[: kb * h].reshape((kb, h))
+        dense_forward_batch(W0, b0, Xb, P)
+        Gm = gram[: kb * kb].reshape((kb, kb))
+        np.dot(Xb, Xb.T, Gm)
+        Gb = gb[: kb * h].reshape((kb, h))
+        z = _output(acts, a_off, n_out, 0)
+        for t in range(kb):
+            s = order[start + t]
+            z[:] = P[t]
+            for j in range(t):
+                c = lr * (Gm[j, t] + Gm.dtype.type(1))
+                gj = Gb[j]
+                for r in range(h):
+                    z[r] -= c * gj[r]
+            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, Xb[t], acts, 1)
+            loss = loss_value(loss_kind, Y[s], _output(acts, a_off, n_out, kinds.size - 1))
+            total += loss
+            if not np.isfinite(loss):
+                return total
+            Gb[t] = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr,
+                                     loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
+        # W₀ -= lr·Gbᵀ·Xb and b₀ -= lr·Σ Gb: the block's rank-K update.
+        D = dw[: h * m].reshape((h, m))
+        np.dot(Gb.T, Xb, D)
+        for r in range(h):
+            acc = Gb.dtype.type(0)
+            for t in range(kb):
+                acc += Gb[t, r]
+            b0[r] -= lr * acc
+            for c in range(m):
+                W0[r, c] -= lr * D[r, c]
+    return total
+
+
+@serial
+def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
+            loss_kind, block, epoch_loss, snapshot):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
-    sample order.
+    sample order. ``block`` > 1 (with a Dense first layer) selects the blocked
+    first-layer update of ``_epoch_blocked``; 1 selects the fused single pass.
 
     Writes each epoch's mean training loss into ``epoch_loss`` and returns the number
     of epochs completed. If a loss turns non-finite, the parameters are restored to
     ``snapshot`` (their state at the start of that epoch) and the epoch's index is
     returned, so no NaN ever stays behind.
     """
-    lr = params.dtype.type(learning_rate)
-    n_layers = kinds.size
-    last = n_layers - 1
-    fuse = kinds[0] == DENSE
-    # The first layer with parameters needs no input gradient.
-    first_dense = 0
-    while kinds[first_dense] != DENSE:
-        first_dense += 1
-    W0, b0 = _weights(params, p_off, n_out, n_in, first_dense)
-    g0 = pending[: n_out[first_dense]]
+    dt = params.dtype
+    lr = dt.type(learning_rate)
+    widest = max(n_in.max(), n_out.max())
+    acts = np.empty(a_off[-1] + n_out[-1], dt)
+    grad_a = np.empty(widest, dt)
+    grad_b = np.empty(widest, dt)
+    pending = np.empty(widest, dt)
+    blocked = block > 1 and kinds[0] == DENSE
+    k = block if blocked else 1
+    xb = np.empty(k * n_in[0], dt)
+    pre = np.empty(k * n_out[0], dt)
+    gram = np.empty(k * k, dt)
+    gb = np.empty(k * n_out[0], dt)
+    dw = np.empty(n_out[0] * n_in[0] if blocked else 1, dt)
     n_epochs, n = order.shape
     for e in range(n_epochs):
         snapshot[:] = params
-        total = 0.0
-        have_pending = False
-        prev = 0
-        for k in range(n):
-            s = order[e, k]
-            x = X[s]
-            if have_pending:
-                _update_and_forward(W0, b0, g0, lr, X[prev], x, _output(acts, a_off, n_out, 0))
-                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 1)
-            else:
-                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 0)
-            z = _output(acts, a_off, n_out, last)
-            loss = loss_value(loss_kind, Y[s], z)
-            if not np.isfinite(loss):
-                params[:] = snapshot
-                return e
-            total += loss
-            g = grad_a[: n_out[last]]
-            loss_grad(loss_kind, Y[s], z, 1.0, g)
-            use_a = True
-            for i in range(last, first_dense - 1, -1):
-                g = grad_a[: n_out[i]] if use_a else grad_b[: n_out[i]]
-                if kinds[i] != DENSE:
-                    activation_backward(kinds[i], _output(acts, a_off, n_out, i), g, g)
-                elif i == first_dense:
-                    if fuse:
-                        g0[:] = g
-                        have_pending = True
-                    else:
-                        inp = x if i == 0 else _output(acts, a_off, n_out, i - 1)
-                        _update(W0, b0, g, lr, inp)
-                else:
-                    W, b = _weights(params, p_off, n_out, n_in, i)
-                    inp = _output(acts, a_off, n_out, i - 1)
-                    gin = grad_b[: n_in[i]] if use_a else grad_a[: n_in[i]]
-                    dense_backward_sgd(W, b, inp, g, lr, gin)
-                    use_a = not use_a
-            prev = s
-        if have_pending:
-            _update(W0, b0, g0, lr, X[prev])
-        mean = total / n
-        epoch_loss[e] = mean
+        if blocked:
+            total = _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e],
+                                   lr, loss_kind, acts, grad_a, grad_b, block, xb, pre, gram,
+                                   gb, dw)  # fmt: skip
+        else:
+            total = _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
+                                 loss_kind, acts, grad_a, grad_b, pending)  # fmt: skip
+        if not np.isfinite(total):
+            params[:] = snapshot
+            return e
+        epoch_loss[e] = total / n
     return n_epochs
 
 

@@ -58,11 +58,11 @@ def loss_grad(kind, y, z, scale, out):
 
 
 def batch_loss(kind, Y, Z):
-    return float(np.mean([loss_value(kind, y, z) for y, z in zip(Y, Z)]))
+    return float(np.mean([loss_value(kind, y, z) for y, z in zip(Y, Z, strict=False)]))
 
 
 def batch_loss_grad(kind, Y, Z, out):
-    for y, z, o in zip(Y, Z, out):
+    for y, z, o in zip(Y, Z, out, strict=False):
         loss_grad(kind, y, z, 1.0 / len(Z), o)
 
 
