@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -9,7 +10,9 @@ import numpy as np
 from .backends import get_ops
 from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
+from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
+from .threads import available_cores, blas_threads
 from .validation import check_array, check_dtype, check_positive_float, check_positive_int
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
@@ -37,6 +40,9 @@ class Network:
         The compiled kernels, or their pure-NumPy twin.
     seed : int or None
         Seeds the initial weights and the shuffling; the same seed gives the same run.
+    threads : int, optional
+        Cores for minibatch training and predict (BLAS threads); all by default.
+        Per-sample SGD always uses one.
 
     Attributes
     ----------
@@ -52,8 +58,12 @@ class Network:
         dtype=np.float64,
         backend: str = "numba",
         seed: int | None = 0,
+        threads: int | None = None,
     ) -> None:
         layers = list(layers)
+        self.threads = (
+            available_cores() if threads is None else check_positive_int("threads", threads)
+        )
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         self._ops = get_ops(backend)
@@ -70,6 +80,7 @@ class Network:
         init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(shuffle_seed)
         self.params = np.empty(self._plan.n_params, dtype=self.dtype)
+        self.optimizer: Optimizer | None = None
         self.initialize(np.random.default_rng(init_seed))
 
     # -- structure ---------------------------------------------------------------
@@ -153,8 +164,19 @@ class Network:
         shuffle: bool = False,
         validation_data: tuple | None = None,
         callback: Callable[[int, dict], object] | None = None,
+        *,
+        optimizer: str | Optimizer | None = None,
+        lr_schedule: str | Schedule = "constant",
+        l2: float = 0.0,
+        validation_fraction: float | None = None,
+        early_stopping: bool = False,
+        patience: int = 10,
+        min_delta: float = 0.0,
     ) -> dict[str, list[float]]:
-        """Train by SGD and return the history.
+        """Train and return the history.
+
+        With the defaults this is the design's per-sample SGD: for each sample,
+        forward, loss gradient, then every layer's backward, which updates it.
 
         Parameters
         ----------
@@ -164,9 +186,10 @@ class Network:
             are accepted and one-hot encoded.
         epochs : int
         learning_rate : float
+            The base learning rate, shaped over epochs by ``lr_schedule``.
         batch_size : int
-            1 is the design's per-sample SGD. A larger batch averages the gradient
-            over its samples; the last batch may be smaller.
+            1 is per-sample SGD. A larger batch averages the gradient over its
+            samples (the last batch of an epoch may be smaller).
         shuffle : bool
             Visit the samples in a fresh order each epoch, drawn from the network's
             seeded generator.
@@ -174,12 +197,31 @@ class Network:
             Adds each epoch's "val_loss" to the history.
         callback : callable(epoch, history), optional
             Called after each epoch (numbered from 1) with the history so far.
+        optimizer : str or Optimizer, optional
+            "sgd" (default), "momentum", "nesterov", "adam", "adamw", or an object
+            from ``fastnn.optimizers`` carrying its settings. An object keeps its
+            state across calls; a name continues the network's current optimizer if
+            it has that name, and starts a fresh one otherwise.
+        lr_schedule : str or Schedule
+            "constant", "step" or "invscaling", or a ``fastnn.optimizers`` Schedule.
+        l2 : float
+            L2 regularisation: adds ``l2·W`` to each weight gradient (biases are not
+            regularised).
+        validation_fraction : float, optional
+            Hold out this fraction of (X, Y), chosen by the seeded generator, as
+            validation data. Not with ``validation_data``.
+        early_stopping : bool
+            Stop when the monitored loss (val_loss if there is validation data,
+            else the training loss) has not improved by ``min_delta`` for
+            ``patience`` epochs, and restore the weights of the best epoch.
+        patience, min_delta
+            See ``early_stopping``.
 
         Returns
         -------
         dict
             "loss": each epoch's mean training loss (the mean of the per-sample
-            losses met during the epoch); "val_loss" with validation_data.
+            losses met during the epoch); "val_loss" with validation data.
 
         Raises
         ------
@@ -191,34 +233,93 @@ class Network:
         epochs = check_positive_int("epochs", epochs)
         learning_rate = check_positive_float("learning_rate", learning_rate)
         batch_size = check_positive_int("batch_size", batch_size)
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, Y_val)")
-            Xv, Yv = self._check_XY(*validation_data, prefix="validation ")
+        patience = check_positive_int("patience", patience)
+        schedule = get_schedule(lr_schedule)
+        opt = self._resolve_optimizer(optimizer)
+        if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 >= 0:
+            raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
+        validation = self._validation_split(X, Y, validation_data, validation_fraction)
+        if validation_fraction is not None:
+            X, Y = validation[2], validation[3]
+            validation = validation[:2]
 
         history: dict[str, list[float]] = {"loss": []}
-        if validation_data is not None:
+        if validation is not None:
             history["val_loss"] = []
+        self.optimizer = opt
         n = X.shape[0]
-        per_epoch = validation_data is not None or callback is not None
+        per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
+        per_epoch = validation is not None or callback is not None or early_stopping
+        per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
+        best, best_params, waited = np.inf, None, 0
         done = 0
         while done < epochs:
             count = min(chunk, epochs - done)
             order = np.empty((count, n), dtype=np.int64)
             for e in range(count):
                 order[e] = self._rng.permutation(n) if shuffle else np.arange(n)
-            losses = self._run_epochs(X, Y, order, learning_rate, batch_size, done)
+            rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
+            if per_sample:
+                losses = self._run_sgd(X, Y, order, rates[0], done)
+            else:
+                losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+            stop = False
             for e, loss in enumerate(losses):
                 history["loss"].append(loss)
-                if validation_data is not None:
-                    history["val_loss"].append(self.evaluate(Xv, Yv))
+                if validation is not None:
+                    history["val_loss"].append(self.evaluate(*validation))
                 if callback is not None:
                     callback(done + e + 1, history)
+                if early_stopping:
+                    monitored = history["val_loss" if validation is not None else "loss"][-1]
+                    if monitored < best - min_delta:
+                        best, best_params, waited = monitored, self.params.copy(), 0
+                    else:
+                        waited += 1
+                        stop = waited >= patience
             done += count
+            if stop:
+                break
+        if early_stopping and best_params is not None:
+            self.params[:] = best_params
+        self.stopped_epoch = done
         return history
+
+    def _resolve_optimizer(self, spec) -> Optimizer:
+        current = getattr(self, "optimizer", None)
+        if spec is None:
+            return current if current is not None else SGD()
+        if isinstance(spec, str) and current is not None and current.name == spec:
+            fresh = get_optimizer(spec)
+            if fresh.get_config() == current.get_config():
+                return current
+        return get_optimizer(spec)
+
+    def _validation_split(self, X, Y, validation_data, fraction):
+        """(X_val, Y_val) from ``validation_data``, or (X_val, Y_val, X_train, Y_train)
+        when ``fraction`` holds out part of (X, Y); None when neither is given."""
+        if validation_data is not None and fraction is not None:
+            raise ValueError("pass validation_data or validation_fraction, not both")
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, Y_val)")
+            return self._check_XY(*validation_data, prefix="validation ")
+        if fraction is None:
+            return None
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+            raise TypeError(f"validation_fraction={fraction!r} must be a number in (0, 1)")
+        n_val = round(fraction * X.shape[0]) if 0 < fraction < 1 else 0
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(
+                f"validation_fraction={fraction!r} leaves no validation or no training "
+                f"samples out of {X.shape[0]}: use a fraction in (0, 1), e.g. 0.1"
+            )
+        idx = self._rng.permutation(X.shape[0])
+        val, train = np.sort(idx[:n_val]), np.sort(idx[n_val:])
+        return X[val], Y[val], X[train], Y[train]
 
     def _diverged(self, epoch: int, learning_rate: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -227,19 +328,7 @@ class Network:
             f"learning_rate (it was {learning_rate}) or scale the inputs."
         )
 
-    def _run_epochs(self, X, Y, order, learning_rate, batch_size, done) -> list[float]:
-        if self.backend == "numba" and batch_size == 1:
-            return self._run_engine(X, Y, order, learning_rate, done)
-        return self._run_layers(X, Y, order, learning_rate, batch_size, done)
-
-    def _run_engine(self, X, Y, order, learning_rate, done) -> list[float]:
-        p = self._plan
-        snapshot = np.empty_like(self.params)
-        epoch_loss = np.empty(order.shape[0])
-        completed = self._ops.fit_sgd(
-            p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-            learning_rate, self._loss_kind, sgd_block(p), epoch_loss, snapshot,
-        )  # fmt: skip
+    def _finish(self, completed: int, order, snapshot, learning_rate, done, epoch_loss):
         if completed == order.shape[0] and not np.isfinite(self.params).all():
             # The very last update overflowed: undo that epoch too.
             self.params[:] = snapshot
@@ -248,53 +337,42 @@ class Network:
             raise self._diverged(done + completed + 1, learning_rate)
         return epoch_loss.tolist()
 
-    def _run_layers(self, X, Y, order, learning_rate, batch_size, done) -> list[float]:
-        """The design's loop, layer by layer (the NumPy twin's engine)."""
-        ops = self._ops
-        losses = []
-        for e, idx in enumerate(order):
-            snapshot = self.params.copy()
-            total = 0.0
-            for start in range(0, len(idx), batch_size):
-                rows = idx[start : start + batch_size]
-                x, y = (X[rows[0]], Y[rows[0]]) if batch_size == 1 else (X[rows], Y[rows])
-                out = x
-                for layer in self.layers:
-                    out = layer.forward(out)
-                grad = np.empty_like(out)
-                if batch_size == 1:
-                    loss = ops.loss_value(self._loss_kind, y, out)
-                    ops.loss_grad(self._loss_kind, y, out, 1.0, grad)
-                else:
-                    loss = ops.batch_loss(self._loss_kind, y, out) * len(rows)
-                    ops.batch_loss_grad(self._loss_kind, y, out, grad)
-                if not np.isfinite(loss):
-                    self.params[:] = snapshot
-                    raise self._diverged(done + e + 1, learning_rate)
-                total += loss
-                for layer in reversed(self.layers):
-                    grad = layer.backward(grad, learning_rate)
-            if not np.isfinite(self.params).all():
-                self.params[:] = snapshot
-                raise self._diverged(done + e + 1, learning_rate)
-            losses.append(total / len(idx))
-        return losses
+    def _run_sgd(self, X, Y, order, learning_rate, done) -> list[float]:
+        p = self._plan
+        snapshot = np.empty_like(self.params)
+        epoch_loss = np.empty(order.shape[0])
+        # Per-sample SGD runs on one thread, so its result never depends on the count.
+        with blas_threads(1):
+            completed = self._ops.fit_sgd(
+                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
+                learning_rate, self._loss_kind, sgd_block(p), epoch_loss, snapshot,
+            )  # fmt: skip
+        return self._finish(completed, order, snapshot, learning_rate, done, epoch_loss)
+
+    def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
+        p = self._plan
+        snapshot = np.empty_like(self.params)
+        epoch_loss = np.empty(order.shape[0])
+        state_a, state_b, step = opt.buffers(self.params)
+        with blas_threads(self.threads):
+            completed = self._ops.fit_minibatch(
+                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
+                batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
+                state_a, state_b, step, epoch_loss, snapshot,
+            )  # fmt: skip
+        opt.step = int(step[0])
+        return self._finish(completed, order, snapshot, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
     def _logits(self, X: np.ndarray) -> np.ndarray:
+        p = self._plan
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        if self.backend == "numba":
-            p = self._plan
-            work = PREDICT_BLOCK * p.widest
+        block = min(PREDICT_BLOCK, X.shape[0])
+        acts = np.empty(block * p.n_acts, dtype=self.dtype)
+        with blas_threads(self.threads):
             self._ops.forward_batch(
-                p.kinds, p.n_in, p.n_out, p.p_off, self.params, X, Z,
-                np.empty(work, self.dtype), np.empty(work, self.dtype), PREDICT_BLOCK,
-            )  # fmt: skip
-        else:
-            out = X
-            for layer in self.layers:
-                out = layer.forward(out)
-            Z[...] = out
+                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
+            )
         return Z
 
     def predict(self, X) -> np.ndarray:

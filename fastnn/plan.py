@@ -84,7 +84,7 @@ def build_plan(layers: list[Layer]) -> Plan:
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
-SGD_BLOCK = 32
+SGD_BLOCK = 64
 #: Below this many first-layer weights, W₀ sits in L1 and the fused single pass wins.
 SGD_BLOCK_MIN_WEIGHTS = 16384
 

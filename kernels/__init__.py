@@ -26,7 +26,7 @@ from .dense import (
     dense_weight_grad,
     sgd_update,
 )
-from .engine import fit_sgd, forward_batch
+from .engine import fit_minibatch, fit_sgd, forward_batch
 from .losses import (
     batch_loss,
     batch_loss_grad,
@@ -41,10 +41,12 @@ from .losses import (
     output_transform,
     softmax,
 )
+from .optimizers import adam_step, momentum_step, optimizer_step
 
 __all__ = [
     "activation_backward",
     "activation_forward",
+    "adam_step",
     "batch_loss",
     "batch_loss_grad",
     "binary_cross_entropy_grad",
@@ -56,14 +58,17 @@ __all__ = [
     "dense_forward_batch",
     "dense_input_grad",
     "dense_weight_grad",
+    "fit_minibatch",
     "fit_sgd",
     "forward_batch",
     "identity_backward",
     "identity_forward",
     "loss_grad",
     "loss_value",
+    "momentum_step",
     "mse_grad",
     "mse_loss",
+    "optimizer_step",
     "output_transform",
     "relu_backward",
     "relu_forward",

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import activation_backward, activation_forward
+from .activations import RELU, activation_backward, activation_forward
 from .config import serial
 from .dense import dense_backward_sgd, dense_forward, dense_forward_batch
-from .losses import loss_grad, loss_value
+from .losses import batch_loss, batch_loss_grad, loss_grad, loss_value
+from .optimizers import optimizer_step
 
 DENSE = 0
 
@@ -240,27 +241,143 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
 
 
 @serial
-def forward_batch(kinds, n_in, n_out, p_off, params, X, Z, work_a, work_b, block):
-    """The network's last-layer outputs for every row of X, ``block`` rows at a time
-    through matrix-matrix kernels; ``work_a``/``work_b`` hold block × widest layer."""
+def _bias_activation(kind, Z, b):
+    """The epilogue of a Dense layer's matrix product: Z = f(Z + b), row by row."""
+    rows, cols = Z.shape
+    zero = Z.dtype.type(0)
+    for r in range(rows):
+        z = Z[r]
+        if kind == DENSE:
+            for c in range(cols):
+                z[c] += b[c]
+        elif kind == RELU:
+            for c in range(cols):
+                v = z[c] + b[c]
+                z[c] = v if v > zero else zero
+        else:
+            for c in range(cols):
+                z[c] += b[c]
+            activation_forward(kind, z, z)
+
+
+@serial
+def _add_scaled(out, x, scale):
+    """out += scale·x, for 2-D arrays of one shape."""
+    c = out.dtype.type(scale)
+    of = out.reshape(-1)
+    xf = x.reshape(-1)
+    for i in range(of.size):
+        of[i] += c * xf[i]
+
+
+@serial
+def _block(buf, offset, rows, cols):
+    return buf[offset : offset + rows * cols].reshape((rows, cols))
+
+
+@serial
+def _forward_rows(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, stride):
+    """Forward a block of rows; layer i's output is the (rows, n_out[i]) block at
+    ``stride * a_off[i]`` of ``acts``. A Dense layer followed by an activation writes
+    straight into the activation's block, bias and activation fused into one pass."""
+    i = 0
+    while i < kinds.size:
+        src = Xb if i == 0 else _block(acts, stride * a_off[i - 1], rows, n_out[i - 1])
+        if kinds[i] == DENSE:
+            W, b = _weights(params, p_off, n_out, n_in, i)
+            fused = i + 1 < kinds.size and kinds[i + 1] != DENSE
+            j = i + 1 if fused else i
+            dst = _block(acts, stride * a_off[j], rows, n_out[i])
+            np.dot(src, W.T, dst)
+            _bias_activation(kinds[j] if fused else DENSE, dst, b)
+            i = j + 1
+        else:
+            activation_forward(kinds[i], src, _block(acts, stride * a_off[i], rows, n_out[i]))
+            i += 1
+
+
+@serial
+def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
+                  learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
+                  epoch_loss, snapshot):  # fmt: skip
+    """Minibatch training: gradients averaged over each batch (the last may be
+    smaller), then one optimizer step on the whole parameter buffer.
+
+    ``learning_rates[e]`` is epoch e's learning rate; ``l2`` adds l2·W to every
+    weight gradient; ``opt_kind``, ``hyper``, ``state_a``, ``state_b`` select and carry
+    the optimizer (see ``optimizers.optimizer_step``), and ``step[0]`` counts its steps
+    across calls. Returns the number of epochs completed; on a non-finite loss the
+    parameters are restored to ``snapshot``, as in ``fit_sgd``.
+    """
+    dt = params.dtype
+    n_epochs, n = order.shape
+    B = min(batch, n)
+    last = kinds.size - 1
+    widest = max(n_in.max(), n_out.max())
+    acts = np.empty(B * (a_off[-1] + n_out[-1]), dt)
+    xb = np.empty(B * n_in[0], dt)
+    yb = np.empty(B * n_out[last], dt)
+    grad_a = np.empty(B * widest, dt)
+    grad_b = np.empty(B * widest, dt)
+    grads = np.zeros_like(params)
+    first_dense = 0
+    while kinds[first_dense] != DENSE:
+        first_dense += 1
+    for e in range(n_epochs):
+        snapshot[:] = params
+        total = 0.0
+        for start in range(0, n, B):
+            rows = min(B, n - start)
+            Xb = _block(xb, 0, rows, n_in[0])
+            Yb = _block(yb, 0, rows, n_out[last])
+            for t in range(rows):
+                Xb[t] = X[order[e, start + t]]
+                Yb[t] = Y[order[e, start + t]]
+            _forward_rows(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
+            Z = _block(acts, B * a_off[last], rows, n_out[last])
+            loss = batch_loss(loss_kind, Yb, Z)
+            if not np.isfinite(loss):
+                params[:] = snapshot
+                return e
+            total += loss * rows
+            G = _block(grad_a, 0, rows, n_out[last])
+            batch_loss_grad(loss_kind, Yb, Z, G)
+            use_a = True
+            for i in range(last, first_dense - 1, -1):
+                if kinds[i] != DENSE:
+                    activation_backward(kinds[i], _block(acts, B * a_off[i], rows, n_out[i]), G, G)
+                    continue
+                W, _b = _weights(params, p_off, n_out, n_in, i)
+                dW, db = _weights(grads, p_off, n_out, n_in, i)
+                src = Xb if i == 0 else _block(acts, B * a_off[i - 1], rows, n_in[i])
+                np.dot(G.T, src, dW)
+                for c in range(n_out[i]):
+                    db[c] = dt.type(0)
+                for r in range(rows):
+                    for c in range(n_out[i]):
+                        db[c] += G[r, c]
+                if l2 > 0:
+                    _add_scaled(dW, W, l2)
+                if i > first_dense:
+                    Gin = _block(grad_b if use_a else grad_a, 0, rows, n_in[i])
+                    np.dot(G, W, Gin)
+                    G = Gin
+                    use_a = not use_a
+            step[0] += 1
+            optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
+                           hyper, step[0])  # fmt: skip
+        epoch_loss[e] = total / n
+    return n_epochs
+
+
+@serial
+def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
+    """The last layer's outputs for every row of X, written into Z, ``block`` rows at a
+    time through matrix-matrix products; ``acts`` holds one block of activations."""
     n = X.shape[0]
     last = kinds.size - 1
     for start in range(0, n, block):
-        stop = min(start + block, n)
-        rows = stop - start
-        src = X[start:stop]
-        use_a = True
-        for i in range(kinds.size):
-            if i == last:
-                dst = Z[start:stop]
-            elif use_a:
-                dst = work_a[: rows * n_out[i]].reshape((rows, n_out[i]))
-            else:
-                dst = work_b[: rows * n_out[i]].reshape((rows, n_out[i]))
-            if kinds[i] == DENSE:
-                W, b = _weights(params, p_off, n_out, n_in, i)
-                dense_forward_batch(W, b, src, dst)
-            else:
-                activation_forward(kinds[i], src, dst)
-            src = dst
-            use_a = not use_a
+        rows = min(block, n - start)
+        _forward_rows(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows], acts,
+                      rows, block)  # fmt: skip
+        Z[start : start + rows] = _block(acts, block * a_off[last], rows, n_out[last])

@@ -1,0 +1,120 @@
+"""NumPy twin of ``fastnn.kernels.engine``: the design's training loop, plainly.
+
+Same signatures as the kernels. Knobs that only shape the compiled engine's memory
+traffic (the per-sample ``block``, the predict ``block`` and its workspace) are
+accepted and ignored: this twin does each step exactly as the design states it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import activation_backward, activation_forward
+from .losses import batch_loss, batch_loss_grad, loss_grad, loss_value
+from .optimizers import optimizer_step
+
+DENSE = 0
+
+
+def _layers(kinds, n_in, n_out, p_off, params):
+    """(kind, W, b) per layer, W and b views into ``params`` (None for activations)."""
+    out = []
+    for kind, i, o, off in zip(kinds, n_in, n_out, p_off, strict=True):
+        if kind == DENSE:
+            W = params[off : off + o * i].reshape(o, i)
+            b = params[off + o * i : off + o * i + o]
+            out.append((kind, W, b))
+        else:
+            out.append((kind, None, None))
+    return out
+
+
+def _forward(layers, x):
+    """Every layer's output for input x (one sample or a batch of rows)."""
+    outputs = []
+    for kind, W, b in layers:
+        if kind == DENSE:
+            x = x @ W.T + b
+        else:
+            y = np.empty_like(x)
+            activation_forward(kind, x, y)
+            x = y
+        outputs.append(x)
+    return outputs
+
+
+def _first_dense(kinds):
+    return next(i for i, k in enumerate(kinds) if k == DENSE)
+
+
+def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
+            block, epoch_loss, snapshot):  # fmt: skip
+    layers = _layers(kinds, n_in, n_out, p_off, params)
+    first = _first_dense(kinds)
+    lr = params.dtype.type(learning_rate)
+    for e, idx in enumerate(order):
+        snapshot[:] = params
+        total = 0.0
+        for s in idx:
+            outputs = _forward(layers, X[s])
+            loss = loss_value(loss_kind, Y[s], outputs[-1])
+            if not np.isfinite(loss):
+                params[:] = snapshot
+                return e
+            total += loss
+            g = np.empty_like(outputs[-1])
+            loss_grad(loss_kind, Y[s], outputs[-1], 1.0, g)
+            for i in range(len(layers) - 1, first - 1, -1):
+                kind, W, b = layers[i]
+                if kind != DENSE:
+                    activation_backward(kind, outputs[i], g, g)
+                    continue
+                x = X[s] if i == 0 else outputs[i - 1]
+                g_in = W.T @ g
+                W -= lr * np.outer(g, x)
+                b -= lr * g
+                g = g_in
+        epoch_loss[e] = total / len(idx)
+    return len(order)
+
+
+def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
+                  learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
+                  epoch_loss, snapshot):  # fmt: skip
+    layers = _layers(kinds, n_in, n_out, p_off, params)
+    first = _first_dense(kinds)
+    grads = np.zeros_like(params)
+    grad_layers = _layers(kinds, n_in, n_out, p_off, grads)
+    for e, idx in enumerate(order):
+        snapshot[:] = params
+        total = 0.0
+        for start in range(0, len(idx), batch):
+            rows = idx[start : start + batch]
+            Xb, Yb = X[rows], Y[rows]
+            outputs = _forward(layers, Xb)
+            loss = batch_loss(loss_kind, Yb, outputs[-1])
+            if not np.isfinite(loss):
+                params[:] = snapshot
+                return e
+            total += loss * len(rows)
+            G = np.empty_like(outputs[-1])
+            batch_loss_grad(loss_kind, Yb, outputs[-1], G)
+            for i in range(len(layers) - 1, first - 1, -1):
+                kind, W, _ = layers[i]
+                if kind != DENSE:
+                    activation_backward(kind, outputs[i], G, G)
+                    continue
+                _, dW, db = grad_layers[i]
+                dW[...] = G.T @ (Xb if i == 0 else outputs[i - 1]) + params.dtype.type(l2) * W
+                db[...] = G.sum(axis=0)
+                G = G @ W
+            step[0] += 1
+            optimizer_step(
+                opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper, step[0]
+            )
+        epoch_loss[e] = total / len(idx)
+    return len(order)
+
+
+def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
+    Z[...] = _forward(_layers(kinds, n_in, n_out, p_off, params), X)[-1]

@@ -1,0 +1,47 @@
+"""How many cores fastnn's kernels use.
+
+Minibatch training and predict spend their time in matrix products, which run on
+the BLAS library's threads; fastnn's own kernels are serial, release the GIL and
+are safe to call from several Python threads at once (there is no Numba parallel
+region, so no threading-layer limits apply). Per-sample SGD always runs on one
+thread, so its result never depends on the thread count.
+
+BLAS threads are set through threadpoolctl when it is installed (it comes with the
+``sklearn``, ``bench`` and ``dev`` extras); without it, BLAS keeps its own default,
+which is every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from collections.abc import Iterator
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def _controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Limit BLAS to ``n`` threads inside the block (no-op without threadpoolctl)."""
+    controller = _controller()
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=n, user_api="blas"):
+        yield
