@@ -33,6 +33,9 @@ def _controller():
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
+    # Numba's np.dot calls SciPy's BLAS: load it first, or the controller won't see it.
+    import scipy.linalg.cython_blas  # noqa: F401
+
     return ThreadpoolController()
 
 

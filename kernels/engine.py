@@ -242,22 +242,22 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
 
 @serial
 def _bias_activation(kind, Z, b):
-    """The epilogue of a Dense layer's matrix product: Z = f(Z + b), row by row."""
-    rows, cols = Z.shape
+    """The epilogue of a Dense layer's matrix product: Z = f(Z + b), with Z
+    feature-major (one row per unit), so each row adds one bias value."""
+    units, cols = Z.shape
     zero = Z.dtype.type(0)
-    for r in range(rows):
+    for r in range(units):
         z = Z[r]
-        if kind == DENSE:
+        bias = b[r]
+        if kind == RELU:
             for c in range(cols):
-                z[c] += b[c]
-        elif kind == RELU:
-            for c in range(cols):
-                v = z[c] + b[c]
+                v = z[c] + bias
                 z[c] = v if v > zero else zero
         else:
             for c in range(cols):
-                z[c] += b[c]
-            activation_forward(kind, z, z)
+                z[c] += bias
+            if kind != DENSE:
+                activation_forward(kind, z, z)
 
 
 @serial
@@ -276,23 +276,49 @@ def _block(buf, offset, rows, cols):
 
 
 @serial
-def _forward_rows(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, stride):
-    """Forward a block of rows; layer i's output is the (rows, n_out[i]) block at
-    ``stride * a_off[i]`` of ``acts``. A Dense layer followed by an activation writes
-    straight into the activation's block, bias and activation fused into one pass."""
-    i = 0
+def _transpose(src, dst):
+    """dst = srcᵀ, in tiles so that both sides stay in cache."""
+    rows, cols = src.shape
+    tile = 32
+    for r0 in range(0, rows, tile):
+        for c0 in range(0, cols, tile):
+            for r in range(r0, min(r0 + tile, rows)):
+                for c in range(c0, min(c0 + tile, cols)):
+                    dst[c, r] = src[r, c]
+
+
+@serial
+def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stride):
+    """Forward a block of ``cols`` samples. ``Xb`` holds them in rows; every layer's
+    output is feature-major, the (n_out[i], cols) block at ``stride * a_off[i]`` of
+    ``acts``, so each Dense layer is Z = W·X, as in the design (the first one reads
+    ``Xb`` through BLAS's transpose flag). A Dense layer followed by an activation
+    writes straight into the activation's block, bias and activation fused."""
+    if kinds[0] == DENSE:
+        W, b = _weights(params, p_off, n_out, n_in, 0)
+        fused = kinds.size > 1 and kinds[1] != DENSE
+        j = 1 if fused else 0
+        dst = _block(acts, stride * a_off[j], n_out[0], cols)
+        np.dot(W, Xb.T, dst)
+        _bias_activation(kinds[j] if fused else DENSE, dst, b)
+        i = j + 1
+    else:
+        dst = _block(acts, 0, n_out[0], cols)
+        _transpose(Xb, dst)
+        activation_forward(kinds[0], dst, dst)
+        i = 1
     while i < kinds.size:
-        src = Xb if i == 0 else _block(acts, stride * a_off[i - 1], rows, n_out[i - 1])
+        src = _block(acts, stride * a_off[i - 1], n_out[i - 1], cols)
         if kinds[i] == DENSE:
             W, b = _weights(params, p_off, n_out, n_in, i)
             fused = i + 1 < kinds.size and kinds[i + 1] != DENSE
             j = i + 1 if fused else i
-            dst = _block(acts, stride * a_off[j], rows, n_out[i])
-            np.dot(src, W.T, dst)
+            dst = _block(acts, stride * a_off[j], n_out[i], cols)
+            np.dot(W, src, dst)
             _bias_activation(kinds[j] if fused else DENSE, dst, b)
             i = j + 1
         else:
-            activation_forward(kinds[i], src, _block(acts, stride * a_off[i], rows, n_out[i]))
+            activation_forward(kinds[i], src, _block(acts, stride * a_off[i], n_out[i], cols))
             i += 1
 
 
@@ -308,15 +334,20 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     the optimizer (see ``optimizers.optimizer_step``), and ``step[0]`` counts its steps
     across calls. Returns the number of epochs completed; on a non-finite loss the
     parameters are restored to ``snapshot``, as in ``fit_sgd``.
+
+    A batch is held feature-major, one column per sample, so the products are the
+    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G.
     """
     dt = params.dtype
     n_epochs, n = order.shape
     B = min(batch, n)
     last = kinds.size - 1
+    k = n_out[last]
     widest = max(n_in.max(), n_out.max())
-    acts = np.empty(B * (a_off[-1] + n_out[-1]), dt)
+    acts = np.empty(B * (a_off[-1] + k), dt)
     xb = np.empty(B * n_in[0], dt)
-    yb = np.empty(B * n_out[last], dt)
+    yb = np.empty(B * k, dt)
+    zb = np.empty(B * k, dt)
     grad_a = np.empty(B * widest, dt)
     grad_b = np.empty(B * widest, dt)
     grads = np.zeros_like(params)
@@ -329,38 +360,44 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
         for start in range(0, n, B):
             rows = min(B, n - start)
             Xb = _block(xb, 0, rows, n_in[0])
-            Yb = _block(yb, 0, rows, n_out[last])
+            Yb = _block(yb, 0, rows, k)
             for t in range(rows):
                 Xb[t] = X[order[e, start + t]]
                 Yb[t] = Y[order[e, start + t]]
-            _forward_rows(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
-            Z = _block(acts, B * a_off[last], rows, n_out[last])
-            loss = batch_loss(loss_kind, Yb, Z)
+            _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
+            # The loss works on samples in rows: transpose the (k, rows) output.
+            Zb = _block(zb, 0, rows, k)
+            _transpose(_block(acts, B * a_off[last], k, rows), Zb)
+            loss = batch_loss(loss_kind, Yb, Zb)
             if not np.isfinite(loss):
                 params[:] = snapshot
                 return e
             total += loss * rows
-            G = _block(grad_a, 0, rows, n_out[last])
-            batch_loss_grad(loss_kind, Yb, Z, G)
+            batch_loss_grad(loss_kind, Yb, Zb, Zb)
+            G = _block(grad_a, 0, k, rows)
+            _transpose(Zb, G)
             use_a = True
             for i in range(last, first_dense - 1, -1):
                 if kinds[i] != DENSE:
-                    activation_backward(kinds[i], _block(acts, B * a_off[i], rows, n_out[i]), G, G)
+                    activation_backward(kinds[i], _block(acts, B * a_off[i], n_out[i], rows), G, G)
                     continue
-                W, _b = _weights(params, p_off, n_out, n_in, i)
+                W, _ = _weights(params, p_off, n_out, n_in, i)
                 dW, db = _weights(grads, p_off, n_out, n_in, i)
-                src = Xb if i == 0 else _block(acts, B * a_off[i - 1], rows, n_in[i])
-                np.dot(G.T, src, dW)
-                for c in range(n_out[i]):
-                    db[c] = dt.type(0)
-                for r in range(rows):
-                    for c in range(n_out[i]):
-                        db[c] += G[r, c]
+                if i == 0:
+                    np.dot(G, Xb, dW)
+                else:
+                    np.dot(G, _block(acts, B * a_off[i - 1], n_in[i], rows).T, dW)
+                for r in range(n_out[i]):
+                    acc = dt.type(0)
+                    g = G[r]
+                    for c in range(rows):
+                        acc += g[c]
+                    db[r] = acc
                 if l2 > 0:
                     _add_scaled(dW, W, l2)
                 if i > first_dense:
-                    Gin = _block(grad_b if use_a else grad_a, 0, rows, n_in[i])
-                    np.dot(G, W, Gin)
+                    Gin = _block(grad_b if use_a else grad_a, 0, n_in[i], rows)
+                    np.dot(W.T, G, Gin)
                     G = Gin
                     use_a = not use_a
             step[0] += 1
@@ -378,6 +415,6 @@ def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
     last = kinds.size - 1
     for start in range(0, n, block):
         rows = min(block, n - start)
-        _forward_rows(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows], acts,
+        _forward_cols(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows], acts,
                       rows, block)  # fmt: skip
-        Z[start : start + rows] = _block(acts, block * a_off[last], rows, n_out[last])
+        _transpose(_block(acts, block * a_off[last], n_out[last], rows), Z[start : start + rows])
