@@ -342,11 +342,14 @@ class Network:
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         # Per-sample SGD runs on one thread, so its result never depends on the count.
+        args = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
+                learning_rate, self._loss_kind)  # fmt: skip
+        block = sgd_block(p)
         with blas_threads(1):
-            completed = self._ops.fit_sgd(
-                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-                learning_rate, self._loss_kind, sgd_block(p), epoch_loss, snapshot,
-            )  # fmt: skip
+            if block > 1:
+                completed = self._ops.fit_sgd_blocked(*args, block, epoch_loss, snapshot)
+            else:
+                completed = self._ops.fit_sgd(*args, epoch_loss, snapshot)
         return self._finish(completed, order, snapshot, learning_rate, done, epoch_loss)
 
     def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:

@@ -26,7 +26,7 @@ from .dense import (
     dense_weight_grad,
     sgd_update,
 )
-from .engine import fit_minibatch, fit_sgd, forward_batch
+from .engine import fit_minibatch, fit_sgd, fit_sgd_blocked, forward_batch
 from .losses import (
     batch_loss,
     batch_loss_grad,
@@ -60,6 +60,7 @@ __all__ = [
     "dense_weight_grad",
     "fit_minibatch",
     "fit_sgd",
+    "fit_sgd_blocked",
     "forward_batch",
     "identity_backward",
     "identity_forward",

@@ -32,6 +32,22 @@ DENSE = 0
 
 
 @serial
+def _copy(src, dst):
+    """dst[:] = src for 1-D arrays of one length (a plain loop: slice assignment
+    would compile Numba's shape-error formatting, seconds of start-up)."""
+    for i in range(src.size):
+        dst[i] = src[i]
+
+
+@serial
+def _widest(n_in, n_out):
+    w = 0
+    for i in range(n_in.size):
+        w = max(w, n_in[i], n_out[i])
+    return w
+
+
+@serial
 def _weights(params, p_off, n_out, n_in, i):
     start = p_off[i]
     stop = start + n_out[i] * n_in[i]
@@ -131,7 +147,7 @@ def _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, loss
         g = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr, loss_kind,
                              acts, grad_a, grad_b, first_dense)  # fmt: skip
         if fuse:
-            g0[:] = g
+            _copy(g, g0)
             prev = s
         else:
             inp = x if first_dense == 0 else _output(acts, a_off, n_out, first_dense - 1)
@@ -162,7 +178,7 @@ def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, lo
         kb = min(block, order.size - start)
         Xb = xb[: kb * m].reshape((kb, m))
         for t in range(kb):
-            Xb[t] = X[order[start + t]]
+            _copy(X[order[start + t]], Xb[t])
         P = pre[: kb * h].reshape((kb, h))
         dense_forward_batch(W0, b0, Xb, P)
         Gm = gram[: kb * kb].reshape((kb, kb))
@@ -171,7 +187,7 @@ def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, lo
         z = _output(acts, a_off, n_out, 0)
         for t in range(kb):
             s = order[start + t]
-            z[:] = P[t]
+            _copy(P[t], z)
             for j in range(t):
                 c = lr * (Gm[j, t] + Gm.dtype.type(1))
                 gj = Gb[j]
@@ -182,8 +198,9 @@ def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, lo
             total += loss
             if not np.isfinite(loss):
                 return total
-            Gb[t] = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr,
-                                     loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
+            g = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr, loss_kind,
+                                 acts, grad_a, grad_b, 0)  # fmt: skip
+            _copy(g, Gb[t])
         # W₀ -= lr·Gbᵀ·Xb and b₀ -= lr·Σ Gb: the block's rank-K update.
         D = dw[: h * m].reshape((h, m))
         np.dot(Gb.T, Xb, D)
@@ -198,11 +215,22 @@ def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, lo
 
 
 @serial
+def _close_epoch(total, e, n, params, snapshot, epoch_loss):
+    """Record epoch e's mean loss; on a non-finite loss restore the parameters to the
+    epoch's start and return False."""
+    if not np.isfinite(total):
+        _copy(snapshot, params)
+        return False
+    epoch_loss[e] = total / n
+    return True
+
+
+@serial
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-            loss_kind, block, epoch_loss, snapshot):  # fmt: skip
+            loss_kind, epoch_loss, snapshot):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
-    sample order. ``block`` > 1 (with a Dense first layer) selects the blocked
-    first-layer update of ``_epoch_blocked``; 1 selects the fused single pass.
+    sample order. Each sample's first-layer update is fused with the next sample's
+    first-layer forward (see ``_epoch_fused``).
 
     Writes each epoch's mean training loss into ``epoch_loss`` and returns the number
     of epochs completed. If a loss turns non-finite, the parameters are restored to
@@ -211,32 +239,47 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     """
     dt = params.dtype
     lr = dt.type(learning_rate)
-    widest = max(n_in.max(), n_out.max())
+    widest = _widest(n_in, n_out)
     acts = np.empty(a_off[-1] + n_out[-1], dt)
     grad_a = np.empty(widest, dt)
     grad_b = np.empty(widest, dt)
     pending = np.empty(widest, dt)
-    blocked = block > 1 and kinds[0] == DENSE
-    k = block if blocked else 1
-    xb = np.empty(k * n_in[0], dt)
-    pre = np.empty(k * n_out[0], dt)
-    gram = np.empty(k * k, dt)
-    gb = np.empty(k * n_out[0], dt)
-    dw = np.empty(n_out[0] * n_in[0] if blocked else 1, dt)
     n_epochs, n = order.shape
     for e in range(n_epochs):
-        snapshot[:] = params
-        if blocked:
-            total = _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e],
-                                   lr, loss_kind, acts, grad_a, grad_b, block, xb, pre, gram,
-                                   gb, dw)  # fmt: skip
-        else:
-            total = _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
-                                 loss_kind, acts, grad_a, grad_b, pending)  # fmt: skip
-        if not np.isfinite(total):
-            params[:] = snapshot
+        _copy(params, snapshot)
+        total = _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
+                             loss_kind, acts, grad_a, grad_b, pending)  # fmt: skip
+        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
-        epoch_loss[e] = total / n
+    return n_epochs
+
+
+@serial
+def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
+                    loss_kind, block, epoch_loss, snapshot):  # fmt: skip
+    """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time
+    (see ``_epoch_blocked``): the same per-sample SGD, for networks whose first layer
+    is Dense and too large for L1. Separate from ``fit_sgd`` so that small networks
+    never compile the matrix-product path."""
+    dt = params.dtype
+    lr = dt.type(learning_rate)
+    widest = _widest(n_in, n_out)
+    acts = np.empty(a_off[-1] + n_out[-1], dt)
+    grad_a = np.empty(widest, dt)
+    grad_b = np.empty(widest, dt)
+    xb = np.empty(block * n_in[0], dt)
+    pre = np.empty(block * n_out[0], dt)
+    gram = np.empty(block * block, dt)
+    gb = np.empty(block * n_out[0], dt)
+    dw = np.empty(n_out[0] * n_in[0], dt)
+    n_epochs, n = order.shape
+    for e in range(n_epochs):
+        _copy(params, snapshot)
+        total = _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
+                               loss_kind, acts, grad_a, grad_b, block, xb, pre, gram, gb,
+                               dw)  # fmt: skip
+        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
+            return e
     return n_epochs
 
 
@@ -343,7 +386,7 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     B = min(batch, n)
     last = kinds.size - 1
     k = n_out[last]
-    widest = max(n_in.max(), n_out.max())
+    widest = _widest(n_in, n_out)
     acts = np.empty(B * (a_off[-1] + k), dt)
     xb = np.empty(B * n_in[0], dt)
     yb = np.empty(B * k, dt)
@@ -355,24 +398,23 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     while kinds[first_dense] != DENSE:
         first_dense += 1
     for e in range(n_epochs):
-        snapshot[:] = params
+        _copy(params, snapshot)
         total = 0.0
         for start in range(0, n, B):
             rows = min(B, n - start)
             Xb = _block(xb, 0, rows, n_in[0])
             Yb = _block(yb, 0, rows, k)
             for t in range(rows):
-                Xb[t] = X[order[e, start + t]]
-                Yb[t] = Y[order[e, start + t]]
+                _copy(X[order[e, start + t]], Xb[t])
+                _copy(Y[order[e, start + t]], Yb[t])
             _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
             # The loss works on samples in rows: transpose the (k, rows) output.
             Zb = _block(zb, 0, rows, k)
             _transpose(_block(acts, B * a_off[last], k, rows), Zb)
             loss = batch_loss(loss_kind, Yb, Zb)
-            if not np.isfinite(loss):
-                params[:] = snapshot
-                return e
             total += loss * rows
+            if not np.isfinite(loss):
+                break
             batch_loss_grad(loss_kind, Yb, Zb, Zb)
             G = _block(grad_a, 0, k, rows)
             _transpose(Zb, G)
@@ -403,7 +445,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             step[0] += 1
             optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
                            hyper, step[0])  # fmt: skip
-        epoch_loss[e] = total / n
+        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
+            return e
     return n_epochs
 
 

@@ -1,7 +1,7 @@
 """NumPy twin of ``fastnn.kernels.engine``: the design's training loop, plainly.
 
 Same signatures as the kernels. Knobs that only shape the compiled engine's memory
-traffic (the per-sample ``block``, the predict ``block`` and its workspace) are
+traffic (``fit_sgd_blocked``'s ``block``, the predict ``block`` and its workspace) are
 accepted and ignored: this twin does each step exactly as the design states it.
 """
 
@@ -48,7 +48,7 @@ def _first_dense(kinds):
 
 
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
-            block, epoch_loss, snapshot):  # fmt: skip
+            epoch_loss, snapshot):  # fmt: skip
     layers = _layers(kinds, n_in, n_out, p_off, params)
     first = _first_dense(kinds)
     lr = params.dtype.type(learning_rate)
@@ -76,6 +76,13 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
                 g = g_in
         epoch_loss[e] = total / len(idx)
     return len(order)
+
+
+def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
+                    loss_kind, block, epoch_loss, snapshot):  # fmt: skip
+    # Blocking changes only the kernel's memory traffic, not the arithmetic.
+    return fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
+                   loss_kind, epoch_loss, snapshot)  # fmt: skip
 
 
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
