@@ -4,7 +4,7 @@ The classic layer design (``forward`` / ``backward`` per layer, per-sample SGD) 
 Numba-compiled kernels, with a pure-NumPy twin of every kernel.
 """
 
-from . import losses
+from . import losses, optimizers
 from .layers import Activation, Dense, Identity, Layer, ReLU, Sigmoid, Tanh
 from .network import Network, TrainingDivergedError
 
@@ -30,4 +30,5 @@ __all__ = [
     "TrainingDivergedError",
     "load",
     "losses",
+    "optimizers",
 ]

@@ -328,11 +328,8 @@ class Network:
             f"learning_rate (it was {learning_rate}) or scale the inputs."
         )
 
-    def _finish(self, completed: int, order, snapshot, learning_rate, done, epoch_loss):
-        if completed == order.shape[0] and not np.isfinite(self.params).all():
-            # The very last update overflowed: undo that epoch too.
-            self.params[:] = snapshot
-            completed -= 1
+    def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
+        # The kernels restore the epoch's starting weights before they return early.
         if completed < order.shape[0]:
             raise self._diverged(done + completed + 1, learning_rate)
         return epoch_loss.tolist()
@@ -350,7 +347,7 @@ class Network:
                 completed = self._ops.fit_sgd_blocked(*args, block, epoch_loss, snapshot)
             else:
                 completed = self._ops.fit_sgd(*args, epoch_loss, snapshot)
-        return self._finish(completed, order, snapshot, learning_rate, done, epoch_loss)
+        return self._finish(completed, order, learning_rate, done, epoch_loss)
 
     def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
         p = self._plan
@@ -364,7 +361,7 @@ class Network:
                 state_a, state_b, step, epoch_loss, snapshot,
             )  # fmt: skip
         opt.step = int(step[0])
-        return self._finish(completed, order, snapshot, rates[0], done, epoch_loss)
+        return self._finish(completed, order, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
     def _logits(self, X: np.ndarray) -> np.ndarray:

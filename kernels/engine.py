@@ -216,9 +216,13 @@ def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, lo
 
 @serial
 def _close_epoch(total, e, n, params, snapshot, epoch_loss):
-    """Record epoch e's mean loss; on a non-finite loss restore the parameters to the
-    epoch's start and return False."""
-    if not np.isfinite(total):
+    """Record epoch e's mean loss. If the loss or any parameter is no longer finite
+    (saturating activations can keep the loss finite while weights overflow), restore
+    the parameters to the epoch's start and return False."""
+    ok = np.isfinite(total)
+    for i in range(params.size):
+        ok = ok and np.isfinite(params[i])
+    if not ok:
         _copy(snapshot, params)
         return False
     epoch_loss[e] = total / n

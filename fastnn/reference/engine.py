@@ -43,10 +43,20 @@ def _forward(layers, x):
     return outputs
 
 
+def _close_epoch(total, e, n, params, snapshot, epoch_loss):
+    if not (np.isfinite(total) and np.isfinite(params).all()):
+        params[:] = snapshot
+        return False
+    epoch_loss[e] = total / n
+    return True
+
+
 def _first_dense(kinds):
     return next(i for i, k in enumerate(kinds) if k == DENSE)
 
 
+# Overflow is expected in a diverging run: the epoch check reports it as an error.
+@np.errstate(over="ignore", invalid="ignore")
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
             epoch_loss, snapshot):  # fmt: skip
     layers = _layers(kinds, n_in, n_out, p_off, params)
@@ -74,7 +84,8 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
                 W -= lr * np.outer(g, x)
                 b -= lr * g
                 g = g_in
-        epoch_loss[e] = total / len(idx)
+        if not _close_epoch(total, e, len(idx), params, snapshot, epoch_loss):
+            return e
     return len(order)
 
 
@@ -85,6 +96,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
                    loss_kind, epoch_loss, snapshot)  # fmt: skip
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
                   epoch_loss, snapshot):  # fmt: skip
@@ -119,7 +131,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             optimizer_step(
                 opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper, step[0]
             )
-        epoch_loss[e] = total / len(idx)
+        if not _close_epoch(total, e, len(idx), params, snapshot, epoch_loss):
+            return e
     return len(order)
 
 

@@ -1,0 +1,64 @@
+"""fit and predict from several Python threads at once."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import fastnn as fn
+from fastnn.threads import available_cores
+
+
+def _data(seed):
+    rng = np.random.default_rng(seed)
+    return rng.random((96, 20)).astype(np.float32), rng.integers(0, 3, 96)
+
+
+def _train(seed: int, batch_size: int) -> np.ndarray:
+    X, y = _data(seed)
+    layers = [fn.Dense(20, 32), fn.ReLU(), fn.Dense(32, 3)]
+    net = fn.Network(layers, loss="cross_entropy", dtype=np.float32, seed=seed)
+    net.fit(X, y, epochs=3, batch_size=batch_size, shuffle=True,
+            optimizer="adam" if batch_size > 1 else "sgd")  # fmt: skip
+    return np.concatenate([net.params, net.predict(X).ravel()])
+
+
+def test_concurrent_fit_and_predict_from_8_threads():
+    jobs = [(seed, 1 if seed % 2 else 16) for seed in range(8)]
+    serial = [_train(*job) for job in jobs]
+    shared = fn.Network([fn.Dense(20, 32), fn.Tanh(), fn.Dense(32, 3)], dtype=np.float32)
+    X, _ = _data(99)
+    expected = shared.predict(X)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        trained = [pool.submit(_train, *job) for job in jobs]
+        predicted = [pool.submit(shared.predict, X) for _ in range(16)]
+        # BLAS thread limits are process-wide, so concurrent calls may run their
+        # matrix products on another thread count: equal up to float32 rounding.
+        for got, want in zip(trained, serial, strict=True):
+            np.testing.assert_allclose(got.result(), want, rtol=1e-5, atol=1e-6)
+        for got in predicted:
+            np.testing.assert_allclose(got.result(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_thread_setting():
+    net = fn.Network([fn.Dense(2, 1)])
+    assert net.threads == available_cores()
+    assert fn.Network([fn.Dense(2, 1)], threads=1).threads == 1
+    for bad in (0, -2, 1.5):
+        try:
+            fn.Network([fn.Dense(2, 1)], threads=bad)
+        except (ValueError, TypeError) as err:
+            assert "threads" in str(err)
+        else:
+            raise AssertionError(f"threads={bad} was accepted")
+
+
+def test_per_sample_sgd_does_not_depend_on_threads():
+    X, y = _data(3)
+    X = np.repeat(X, 4, axis=1)[:, :80]  # 80 x 64 first layer: the blocked path
+    results = []
+    for threads in (1, 2):
+        layers = [fn.Dense(80, 256), fn.Tanh(), fn.Dense(256, 3)]
+        net = fn.Network(layers, loss="cross_entropy", seed=0, threads=threads)
+        net.fit(X, y, epochs=2, shuffle=True)
+        results.append(net.params.copy())
+    np.testing.assert_array_equal(results[0], results[1])
