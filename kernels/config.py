@@ -15,10 +15,8 @@ import numba
 FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
 #: Serial kernels: cached on disk, GIL released, compiled lazily on first call.
-serial = functools.partial(numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH))
-
-#: Kernels with ``prange`` loops. Caching works for them too, but they need a
-#: thread-safe threading layer; see ``fastnn.threads``.
-parallel = functools.partial(
-    numba.njit, cache=True, nogil=True, parallel=True, fastmath=set(FASTMATH)
+#: NumPy's error model (x/0 gives inf, not ZeroDivisionError) keeps a branch out of
+#: every division, so loops with a division still vectorise.
+serial = functools.partial(
+    numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy"
 )
