@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import numbers
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -365,15 +367,31 @@ class Network:
 
     # -- inference ---------------------------------------------------------------
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        p = self._plan
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        chunks = min(self.threads, X.shape[0] // PREDICT_BLOCK)
+        if chunks <= 1:
+            with blas_threads(self.threads):
+                self._forward_rows(X, Z)
+            return Z
+        # Whole row ranges per thread, each with single-threaded BLAS: the kernels
+        # release the GIL, and no thread waits on another inside a matrix product.
+        bounds = np.linspace(0, X.shape[0], chunks + 1).astype(int)
+        with blas_threads(1), ThreadPoolExecutor(max_workers=chunks) as pool:
+            jobs = [
+                pool.submit(self._forward_rows, X[a:b], Z[a:b])
+                for a, b in itertools.pairwise(bounds)
+            ]
+            for job in jobs:
+                job.result()
+        return Z
+
+    def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> None:
+        p = self._plan
         block = min(PREDICT_BLOCK, X.shape[0])
         acts = np.empty(block * p.n_acts, dtype=self.dtype)
-        with blas_threads(self.threads):
-            self._ops.forward_batch(
-                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
-            )
-        return Z
+        self._ops.forward_batch(
+            p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
+        )
 
     def predict(self, X) -> np.ndarray:
         """The network's predictions, shape (n_samples, n_outputs).
