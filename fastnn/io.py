@@ -10,6 +10,9 @@ A model file is an uncompressed ``.npz`` archive holding
   generator's state, the optimizer's config and step count, the name, dtype and
   shape of every array, and a SHA-256 checksum over all of it.
 
+``to_bytes`` and ``from_bytes`` give the same content as bytes in memory (the
+scikit-learn estimators pickle their network that way).
+
 Files are read with ``np.load(..., allow_pickle=False)``, so loading a file can
 never run code. The checksum catches corrupted or edited files; it is not a
 signature (anyone can recompute it), so it does not prove who wrote a file.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -189,6 +193,13 @@ def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 # -- save --------------------------------------------------------------------------
+def _payload(net: Network) -> dict[str, np.ndarray]:
+    arrays = _arrays(net)
+    payload = dict(arrays)
+    payload[METADATA_KEY] = np.frombuffer(_canonical(_metadata(net, arrays)), dtype=np.uint8)
+    return payload
+
+
 def _arrays(net: Network) -> dict[str, np.ndarray]:
     arrays = {PARAMS_KEY: np.ascontiguousarray(net.params)}
     optimizer = getattr(net, "optimizer", None)
@@ -225,15 +236,33 @@ def save(net: Network, path) -> None:
     """
     if not isinstance(net, Network):
         raise TypeError(f"save expects a fastnn Network, got {type(net).__name__}")
-    arrays = _arrays(net)
-    meta = _metadata(net, arrays)
-    payload = dict(arrays)
-    payload[METADATA_KEY] = np.frombuffer(_canonical(meta), dtype=np.uint8)
+    payload = _payload(net)
+    atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **payload))
 
-    def write(f: IO[bytes]) -> None:
-        np.savez(f, allow_pickle=False, **payload)
 
-    atomic_write(path, write)
+def to_bytes(net: Network) -> bytes:
+    """The bytes ``save`` would write for ``net``, e.g. to send or embed a network.
+
+    ``from_bytes`` reads them back, with the same checks as ``load``.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"to_bytes expects a fastnn Network, got {type(net).__name__}")
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **_payload(net))
+    return buffer.getvalue()
+
+
+def from_bytes(data: bytes) -> Network:
+    """Rebuild a network from ``to_bytes`` output (or a model file's content).
+
+    Raises
+    ------
+    ValueError
+        As ``load`` does, for anything that is not an intact fastnn model.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"from_bytes expects bytes, got {type(data).__name__}")
+    return _build(io.BytesIO(bytes(data)), "<bytes>")
 
 
 # -- load --------------------------------------------------------------------------
@@ -241,10 +270,10 @@ def _fail(path: str, what: str) -> ValueError:
     return ValueError(f"{path!r} is not a valid fastnn model file: {what}")
 
 
-def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The metadata and arrays of a model file, checked against each other."""
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(source, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise _fail(path, "it holds a single .npy array, not a model archive")
         with data:
@@ -383,7 +412,12 @@ def load(path) -> Network:
         after it was written (checksum mismatch), or has a newer format version.
     """
     path = _check_path(path)
-    meta, contents = _read(path)
+    return _build(path, path)
+
+
+def _build(source, path: str) -> Network:
+    """The network in ``source`` (a path or a binary file); ``path`` names it in errors."""
+    meta, contents = _read(source, path)
     layers = _build_layers(path, meta.get("layers"))
     try:
         net = Network(

@@ -306,3 +306,16 @@ def test_save_rejects_bad_arguments(tmp_path):
         net.save(tmp_path)
     with pytest.raises(TypeError, match=r"str or os\.PathLike"):
         fn.load(None)
+
+
+def test_bytes_round_trip(saved):
+    net, path = saved
+    data = io.to_bytes(net)
+    assert data[:2] == b"PK"  # the same .npz content save writes
+    again = io.from_bytes(data)
+    assert np.array_equal(again.predict(X), net.predict(X))
+    assert np.array_equal(io.from_bytes(path.read_bytes()).params, net.params)
+    with pytest.raises(ValueError, match="checksum"):
+        io.from_bytes(data.replace(net.params[:4].tobytes(), b"\0" * 32))
+    with pytest.raises(TypeError, match="expects bytes"):
+        io.from_bytes("text")

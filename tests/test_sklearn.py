@@ -1,0 +1,328 @@
+"""The scikit-learn estimators: sklearn's own estimator checks, plus their behaviour
+in pipelines, searches, pickling, and agreement with the Network they wrap."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastnn as fn
+from fastnn.optimizers import Adam
+from fastnn.sklearn import FastMLPClassifier, FastMLPRegressor, thread_budget
+from fastnn.threads import _controller
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+X_IRIS = StandardScaler().fit_transform(X_IRIS)
+X_REG, Y_REG = make_regression(n_samples=120, n_features=5, noise=0.1, random_state=0)
+Y_REG = Y_REG / Y_REG.std()
+
+# Small, quick settings for sklearn's checks; they still reach the accuracy and R²
+# those checks demand.
+CHECKED = [
+    FastMLPClassifier((32,), max_iter=50, learning_rate_init=0.02, random_state=0),
+    FastMLPRegressor((32,), max_iter=50, learning_rate_init=0.02, random_state=0),
+]
+
+
+@parametrize_with_checks(CHECKED)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def network_seed(random_state: int) -> int:
+    """The seed the estimators give their network for an int random_state."""
+    return int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max))
+
+
+def quiet(estimator):
+    return estimator.set_params(random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_noise():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+# -- agreement with the Network ------------------------------------------------------
+def test_adam_epochs_match_one_network_fit():
+    # Adam's moments must carry over from epoch to epoch (and call to call).
+    est = FastMLPClassifier(
+        (8,), solver="adam", alpha=0.0, batch_size=30, shuffle=True,
+        learning_rate_init=0.01, random_state=3,
+    )  # fmt: skip
+    for _ in range(3):
+        est.partial_fit(X_IRIS, Y_IRIS, classes=[0, 1, 2])
+    net = fn.Network(
+        [fn.Dense(4, 8), fn.ReLU(), fn.Dense(8, 3)], loss="cross_entropy", seed=network_seed(3)
+    )
+    net.fit(X_IRIS, Y_IRIS, epochs=3, learning_rate=0.01, batch_size=30, shuffle=True,
+            optimizer=Adam())  # fmt: skip
+    assert est.n_iter_ == 3
+    assert np.array_equal(est.network_.params, net.params)
+
+
+def test_per_sample_sgd_matches_network_fit():
+    est = FastMLPRegressor(
+        (6,), activation="tanh", solver="sgd", momentum=0.0, alpha=0.0, batch_size=1,
+        learning_rate_init=0.01, max_iter=4, tol=0.0, n_iter_no_change=10, random_state=5,
+    )  # fmt: skip
+    est.fit(X_REG, Y_REG)
+    net = fn.Network([fn.Dense(5, 6), fn.Tanh(), fn.Dense(6, 1)], seed=network_seed(5))
+    history = net.fit(X_REG, Y_REG, epochs=4, learning_rate=0.01, batch_size=1, shuffle=True)
+    assert est.n_iter_ == 4
+    assert np.array_equal(est.network_.params, net.params)
+    assert est.loss_curve_ == history["loss"]  # alpha=0: no penalty term
+
+
+def test_l2_penalty_is_scaled_by_the_batch():
+    kwargs = dict(solver="sgd", momentum=0.0, batch_size=20, max_iter=2, random_state=0)
+    est = FastMLPRegressor((4,), alpha=0.5, **kwargs).fit(X_REG, Y_REG)
+    net = fn.Network([fn.Dense(5, 4), fn.ReLU(), fn.Dense(4, 1)], seed=network_seed(0))
+    net.fit(X_REG, Y_REG, epochs=2, learning_rate=0.001, batch_size=20, shuffle=True,
+            optimizer="sgd", l2=0.5 / 20)  # fmt: skip
+    assert np.array_equal(est.network_.params, net.params)
+    assert est.loss_curve_[-1] > net.evaluate(X_REG, Y_REG) * 0.5  # includes the L2 term
+
+
+# -- classification ------------------------------------------------------------------
+def test_pipeline_learns_iris():
+    pipe = make_pipeline(
+        StandardScaler(), FastMLPClassifier((16,), learning_rate_init=0.01, random_state=0)
+    )
+    pipe.fit(X_IRIS, Y_IRIS)
+    assert pipe.score(X_IRIS, Y_IRIS) > 0.9
+    clf = pipe[-1]
+    assert clf.network_.loss == "cross_entropy" and clf.out_activation_ == "softmax"
+    proba = pipe.predict_proba(X_IRIS)
+    assert proba.shape == (150, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert np.array_equal(pipe.predict(X_IRIS), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_grid_search_over_estimator_params():
+    search = GridSearchCV(
+        FastMLPClassifier(max_iter=30, learning_rate_init=0.02, random_state=0),
+        {"hidden_layer_sizes": [(4,), (16,)], "activation": ["tanh", "relu"]},
+        cv=3,
+    )
+    search.fit(X_IRIS, Y_IRIS)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_score_ == max(search.cv_results_["mean_test_score"])
+    assert search.best_estimator_.hidden_layer_sizes == search.best_params_["hidden_layer_sizes"]
+
+
+def test_binary_uses_one_logistic_output_and_keeps_labels():
+    y = np.where(Y_IRIS == 0, "setosa", "other")
+    clf = FastMLPClassifier((8,), learning_rate_init=0.02, max_iter=40, random_state=0)
+    clf.fit(X_IRIS, y)
+    assert list(clf.classes_) == ["other", "setosa"]
+    assert clf.network_.n_outputs == 1 and clf.network_.loss == "binary_cross_entropy"
+    proba = clf.predict_proba(X_IRIS)
+    assert proba.shape == (150, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert np.array_equal(clf.predict(X_IRIS), clf.classes_[(proba[:, 1] > 0.5).astype(int)])
+    assert clf.score(X_IRIS, y) > 0.95
+
+
+def test_multilabel():
+    Y = np.column_stack([Y_IRIS == 0, Y_IRIS == 2, X_IRIS[:, 0] > 0]).astype(int)
+    clf = FastMLPClassifier((16,), learning_rate_init=0.02, max_iter=60, random_state=0)
+    clf.fit(X_IRIS, Y)
+    assert clf.network_.loss == "binary_cross_entropy" and clf.network_.n_outputs == 3
+    pred = clf.predict(X_IRIS)
+    assert pred.shape == (150, 3)
+    assert np.array_equal(pred, (clf.predict_proba(X_IRIS) > 0.5).astype(int))
+    assert (pred == Y).mean() > 0.9
+
+
+def test_one_class_is_refused():
+    with pytest.raises(ValueError, match="only one class"):
+        FastMLPClassifier().fit(X_IRIS[:10], np.zeros(10))
+
+
+def test_float32_end_to_end():
+    clf = FastMLPClassifier((8,), dtype=np.float32, max_iter=20, random_state=0)
+    clf.fit(X_IRIS, Y_IRIS)
+    assert clf.network_.dtype == np.float32
+    assert clf.predict_proba(X_IRIS).dtype == np.float32
+    assert all(c.dtype == np.float32 for c in clf.coefs_)
+
+
+def test_numpy_backend_matches_numba():
+    kwargs = dict(solver="sgd", momentum=0.0, alpha=0.0, batch_size=1, max_iter=3,
+                  learning_rate_init=0.01, random_state=0)  # fmt: skip
+    a = FastMLPClassifier((6,), backend="numba", **kwargs).fit(X_IRIS, Y_IRIS)
+    b = FastMLPClassifier((6,), backend="numpy", **kwargs).fit(X_IRIS, Y_IRIS)
+    np.testing.assert_allclose(a.predict_proba(X_IRIS), b.predict_proba(X_IRIS), atol=1e-10)
+
+
+# -- partial_fit, warm_start, stopping -------------------------------------------------
+def test_partial_fit_needs_classes_first():
+    clf = FastMLPClassifier((4,))
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X_IRIS, Y_IRIS)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(np.full((3, 4), np.nan), [0, 1, 2], classes=[0, 1, 2])
+    assert not hasattr(clf, "classes_")  # a refused first call leaves nothing behind
+    clf.partial_fit(X_IRIS[:50], Y_IRIS[:50], classes=[0, 1, 2])  # one class seen so far
+    assert list(clf.classes_) == [0, 1, 2] and clf.n_iter_ == 1
+    clf.partial_fit(X_IRIS, Y_IRIS)
+    assert clf.n_iter_ == 2 and len(clf.loss_curve_) == 2
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X_IRIS[:3], [0, 1, 7])
+    with pytest.raises(ValueError, match="differs from classes_"):
+        clf.partial_fit(X_IRIS, Y_IRIS, classes=[0, 1])
+
+
+def test_partial_fit_refuses_early_stopping():
+    with pytest.raises(ValueError, match="early_stopping"):
+        FastMLPRegressor(early_stopping=True).partial_fit(X_REG, Y_REG)
+
+
+def test_warm_start_continues_training():
+    reg = FastMLPRegressor((8,), max_iter=5, tol=0.0, warm_start=True, random_state=0)
+    reg.fit(X_REG, Y_REG)
+    net, before = reg.network_, reg.network_.params.copy()
+    reg.fit(X_REG, Y_REG)
+    assert reg.network_ is net and len(reg.loss_curve_) == 10
+    assert not np.array_equal(net.params, before)
+    cold = FastMLPRegressor((8,), max_iter=5, tol=0.0, random_state=0).fit(X_REG, Y_REG)
+    assert np.array_equal(cold.network_.params, before)  # fit without warm_start restarts
+
+
+def test_no_improvement_stops_and_skips_the_warning():
+    reg = FastMLPRegressor((4,), tol=1e9, n_iter_no_change=3, max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X_REG, Y_REG)
+    # As in scikit-learn: the first epoch sets the best loss, and training stops
+    # once more than n_iter_no_change epochs in a row fail to beat it by tol.
+    assert reg.n_iter_ == 1 + 3 + 1
+
+
+def test_max_iter_warns():
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        FastMLPRegressor((4,), max_iter=3, tol=0.0, random_state=0).fit(X_REG, Y_REG)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    reg = FastMLPRegressor(
+        (16,), early_stopping=True, validation_fraction=0.25, n_iter_no_change=4,
+        learning_rate_init=0.01, max_iter=300, random_state=0,
+    )  # fmt: skip
+    reg.fit(X_REG, Y_REG)
+    assert reg.n_iter_ < 300 and len(reg.validation_scores_) == reg.n_iter_
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert reg.best_loss_ is None
+    # The held-out quarter is the same split the estimator drew from its random state.
+    from sklearn.model_selection import train_test_split
+
+    rs = np.random.RandomState(0)
+    rs.randint(np.iinfo(np.int32).max)  # the network's seed came first
+    _, val = train_test_split(np.arange(len(Y_REG)), random_state=rs, test_size=0.25)
+    assert reg.score(X_REG[val], Y_REG[val]) == pytest.approx(reg.best_validation_score_)
+
+
+def test_adaptive_learning_rate_divides_by_five_until_tiny():
+    reg = FastMLPRegressor(
+        (4,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.1, tol=1e9,
+        n_iter_no_change=1, max_iter=1000, random_state=0,
+    )  # fmt: skip
+    reg.fit(X_REG, Y_REG)
+    rate, divisions = 0.1, 0
+    while rate > 1e-6:
+        rate, divisions = rate / 5, divisions + 1
+    # After the first epoch, every 2 stale epochs trigger a division; the trigger
+    # after the last division stops.
+    assert reg.n_iter_ == 1 + 2 * (divisions + 1)
+    assert reg._learning_rate == pytest.approx(rate)
+
+
+def test_invscaling_follows_samples_seen():
+    reg = FastMLPRegressor((4,), solver="sgd", learning_rate="invscaling", power_t=0.5,
+                           learning_rate_init=0.05, max_iter=3, random_state=0)  # fmt: skip
+    reg.fit(X_REG, Y_REG)
+    assert reg.t_ == 3 * len(Y_REG)
+    assert reg._learning_rate == pytest.approx(0.05 / (reg.t_ + 1) ** 0.5)
+
+
+# -- regression --------------------------------------------------------------------------
+def test_regressor_1d_and_2d_targets():
+    reg = FastMLPRegressor((32,), learning_rate_init=0.01, max_iter=200, random_state=0)
+    reg.fit(X_REG, Y_REG)
+    assert reg.predict(X_REG).shape == (120,) and reg.score(X_REG, Y_REG) > 0.9
+    Y2 = np.column_stack([Y_REG, -Y_REG])
+    reg2 = clone(reg).fit(X_REG, Y2)
+    assert reg2.predict(X_REG).shape == (120, 2) and reg2.n_outputs_ == 2
+    assert reg2.score(X_REG, Y2) > 0.9
+    assert [c.shape for c in reg2.coefs_] == [(5, 32), (32, 2)]
+    assert [b.shape for b in reg2.intercepts_] == [(32,), (2,)]
+
+
+# -- pickling, validation, threads ---------------------------------------------------------
+def test_pickle_round_trip_keeps_predictions():
+    clf = FastMLPClassifier((8,), max_iter=20, random_state=0).fit(X_IRIS, Y_IRIS)
+    data = pickle.dumps(clf)
+    assert b"fastnn.network" not in data  # the network travels as an .npz, not a pickle
+    again = pickle.loads(data)
+    assert np.array_equal(again.predict_proba(X_IRIS), clf.predict_proba(X_IRIS))
+    assert clf.network_ is not None  # pickling left the original whole
+    again.partial_fit(X_IRIS, Y_IRIS)  # and the copy trains on, Adam state included
+    assert again.network_.optimizer.step == clf.network_.optimizer.step + 1
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"activation": "softplus"}, ValueError, "activation='softplus'"),
+        ({"solver": "lbfgs"}, ValueError, "solver='lbfgs'"),
+        ({"hidden_layer_sizes": (8, 0)}, ValueError, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": "8"}, TypeError, "hidden_layer_sizes"),
+        ({"learning_rate_init": 0.0}, ValueError, "learning_rate_init"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"momentum": 1.0}, ValueError, "momentum"),
+        ({"validation_fraction": 1.0}, ValueError, "validation_fraction"),
+        ({"dtype": np.int32}, TypeError, "dtype"),
+        ({"backend": "cuda"}, ValueError, "backend='cuda'"),
+        ({"shuffle": "yes"}, TypeError, "shuffle"),
+    ],
+)
+def test_bad_parameters_fail_before_any_change(params, error, match):
+    clf = FastMLPClassifier((4,), max_iter=5, random_state=0).fit(X_IRIS, Y_IRIS)
+    net, before = clf.network_, clf.network_.params.copy()
+    clf.set_params(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X_IRIS, Y_IRIS)
+    assert clf.network_ is net and np.array_equal(net.params, before)
+
+
+def test_unfitted():
+    with pytest.raises(NotFittedError):
+        FastMLPRegressor().predict(X_REG)
+    with pytest.raises(NotFittedError):
+        FastMLPClassifier().coefs_  # noqa: B018
+
+
+def test_network_respects_an_outer_blas_limit():
+    controller = _controller()
+    if controller is None or not controller.select(user_api="blas").lib_controllers:
+        pytest.skip("threadpoolctl sees no BLAS library")
+    with controller.limit(limits=1, user_api="blas"):
+        assert thread_budget() == 1
+        clf = FastMLPClassifier((4,), max_iter=2, random_state=0).fit(X_IRIS, Y_IRIS)
+    assert clf.network_.threads == 1
