@@ -17,17 +17,39 @@ from .config import serial
 
 TANH, SIGMOID, RELU, IDENTITY = 1, 2, 3, 4
 
-# float32 tanh, written so LLVM can vectorise it (libm's tanhf is a scalar call, and
-# it dominated the per-sample cost of a tanh layer). For |x| >= 0.3,
-# tanh|x| = (1 - e)/(1 + e) with e = exp(-2|x|) = 2^k·exp(r), |r| <= ln2/2, exp(r) by
-# its degree-7 Taylor polynomial and 2^k from a table; for |x| < 0.3 the odd Taylor
-# series of tanh through x⁹. Both are within a few float32 ulps of tanh.
-_POW2 = np.array([2.0**-k for k in range(32)], dtype=np.float32)
+# float32 tanh and sigmoid, written so LLVM can vectorise them (libm's expf and tanhf
+# are scalar calls, and they dominated the per-sample cost of such a layer).
+# exp(-a) for a >= 0 is 2^k·exp(r) with |r| <= ln2/2: exp(r) by its degree-7 Taylor
+# polynomial, 2^k from a table. Then tanh|x| = (1 - e)/(1 + e) with e = exp(-2|x|),
+# except for |x| < 0.3, where the odd Taylor series of tanh through x⁹ is used.
+# Both stay within a few float32 ulps of libm.
+_POW2 = np.array([2.0**-k for k in range(128)], dtype=np.float32)
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)
 _LN2_LO = np.float32(-2.12194440e-4)
+_EXP_CLAMP = np.float32(87.0)  # exp(-87) is still a normal float32
 _SMALL = np.float32(0.3)
-_CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
+_TANH_CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
+
+
+@serial
+def _exp_neg32(a):
+    """exp(-a) for float32 a >= 0, flushed to 0 below exp(-87) ≈ 1.6e-38 (where the
+    exact value would be subnormal). NaN in, finite junk out: callers pass NaN on."""
+    y = -min(a, _EXP_CLAMP)
+    kf = np.floor(y * _LOG2E + np.float32(0.5))
+    r = y - kf * _LN2_HI - kf * _LN2_LO
+    p = np.float32(1 / 5040)
+    p = p * r + np.float32(1 / 720)
+    p = p * r + np.float32(1 / 120)
+    p = p * r + np.float32(1 / 24)
+    p = p * r + np.float32(1 / 6)
+    p = p * r + np.float32(0.5)
+    p = p * r + np.float32(1)
+    p = p * r + np.float32(1)
+    # Clamped, so that a NaN input can never index outside the table.
+    e = p * _POW2[min(max(np.int32(-kf), 0), 127)]
+    return e if a <= _EXP_CLAMP else np.float32(0)
 
 
 @serial
@@ -35,20 +57,8 @@ def _tanh_fast32(x, out):
     one = np.float32(1)
     for i in range(x.size):
         v = x[i]
-        a = min(abs(v), _CLAMP)
-        y = np.float32(-2) * a
-        kf = np.floor(y * _LOG2E + np.float32(0.5))
-        r = y - kf * _LN2_HI - kf * _LN2_LO
-        p = np.float32(1 / 5040)
-        p = p * r + np.float32(1 / 720)
-        p = p * r + np.float32(1 / 120)
-        p = p * r + np.float32(1 / 24)
-        p = p * r + np.float32(1 / 6)
-        p = p * r + np.float32(0.5)
-        p = p * r + one
-        p = p * r + one
-        # Clamped, so that a NaN input can never index outside the table.
-        e = p * _POW2[min(max(np.int32(-kf), 0), 31)]
+        a = min(abs(v), _TANH_CLAMP)
+        e = _exp_neg32(np.float32(2) * a)
         big = (one - e) / (one + e)
         s = a * a
         q = np.float32(62 / 2835)
@@ -59,6 +69,41 @@ def _tanh_fast32(x, out):
         t = small if a < _SMALL else big
         t = t if v >= 0 else -t
         out[i] = t if v == v else v  # NaN stays NaN
+
+
+@serial
+def _sigmoid_fast32(x, out):
+    one = np.float32(1)
+    for i in range(x.size):
+        v = x[i]
+        e = _exp_neg32(abs(v))  # by sign: e^-|x| never overflows
+        s = one / (one + e)
+        s = s if v >= 0 else e * s
+        out[i] = s if v == v else v
+
+
+@serial
+def _sigmoid_libm(x, out):
+    one = x.dtype.type(1)
+    for i in range(x.size):
+        v = x[i]
+        if v >= 0:
+            out[i] = one / (one + np.exp(-v))
+        else:
+            e = np.exp(v)
+            out[i] = e / (one + e)
+
+
+def _sigmoid_into(x, out):
+    """σ of 1-D ``x`` into ``out``: the vectorised form in float32, libm otherwise."""
+    raise NotImplementedError  # only ever called compiled
+
+
+@overload(_sigmoid_into)
+def _sigmoid_into_impl(x, out):
+    if x.dtype == types.float32:
+        return lambda x, out: _sigmoid_fast32(x, out)
+    return lambda x, out: _sigmoid_libm(x, out)
 
 
 @serial
@@ -96,16 +141,7 @@ def tanh_backward(y, grad, out):
 
 @serial
 def sigmoid_forward(x, out):
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    one = xf.dtype.type(1)
-    for i in range(xf.size):
-        v = xf[i]
-        if v >= 0:
-            of[i] = one / (one + np.exp(-v))
-        else:
-            e = np.exp(v)
-            of[i] = e / (one + e)
+    _sigmoid_into(x.reshape(-1), out.reshape(-1))
 
 
 @serial

@@ -1,0 +1,49 @@
+"""The vectorised float32 tanh and sigmoid against float64 references."""
+
+import numpy as np
+import pytest
+
+from fastnn.kernels import activations
+
+GRID = np.concatenate(
+    [np.linspace(-120, 120, 400_001), [0.0, -0.0, 1e-30, -1e-8, 0.3, -0.3, 9.0, 87.0, -87.5]]
+).astype(np.float32)
+
+REFERENCES = {
+    "tanh": (activations.tanh_forward, np.tanh),
+    "sigmoid": (activations.sigmoid_forward, lambda z: 1 / (1 + np.exp(-z))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_float32_accuracy(name):
+    kernel, reference = REFERENCES[name]
+    out = np.empty_like(GRID)
+    kernel(GRID, out)
+    exact = reference(GRID.astype(np.float64))
+    err = np.abs(out.astype(np.float64) - exact)
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    flush = np.exp(-87.0)  # the kernels flush exp(-a) to zero for a > 87
+    normal = np.abs(exact) > flush
+    assert out.dtype == np.float32
+    assert (err[normal] <= 4 * ulp[normal]).all(), (err / ulp)[normal].max()
+    assert (err[~normal] <= flush).all()
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_special_values(name):
+    kernel, reference = REFERENCES[name]
+    x = np.array([np.nan, np.inf, -np.inf, 0.0], dtype=np.float32)
+    out = np.empty_like(x)
+    kernel(x, out)
+    assert np.isnan(out[0])
+    np.testing.assert_array_equal(out[1:], reference(x[1:].astype(np.float64)))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_float64_uses_libm(name):
+    kernel, reference = REFERENCES[name]
+    x = np.linspace(-20, 20, 1001)
+    out = np.empty_like(x)
+    kernel(x, out)
+    np.testing.assert_allclose(out, reference(x), rtol=1e-15, atol=1e-300)
