@@ -1,0 +1,224 @@
+"""Exporting a network's predict function as an ONNX model.
+
+Each ``Dense`` becomes a ``Gemm`` node (``transB=1``: the weights are stored as
+fastnn holds them, (n_out, n_in)); each activation becomes ``Tanh``, ``Sigmoid``,
+``Relu`` or ``Identity``. With ``loss="cross_entropy"`` a ``Softmax`` follows and with
+``loss="binary_cross_entropy"`` a ``Sigmoid``, so the graph returns what
+``Network.predict`` returns. float32 and float64 networks export in their own type.
+
+For a fitted ``FastMLPClassifier`` the graph has two outputs, ``label`` (what
+``predict`` returns) and ``probabilities`` (``predict_proba``); for a
+``FastMLPRegressor`` it has one, ``predictions`` (``predict``). A bare network's one
+output is ``Y``. The input is always ``X``, of shape (n_samples, n_features).
+
+Needs the ``onnx`` package: ``pip install "fastnn-numba[onnx]"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .io import atomic_write
+from .layers import Dense, Identity, ReLU, Sigmoid, Tanh
+from .network import Network
+
+#: The ONNX operator set the graphs use (Softmax over the last axis needs >= 13).
+OPSET = 17
+#: The IR version matching ``OPSET``, so that older runtimes accept the file.
+IR_VERSION = 8
+
+_ACTIVATION_OPS = {Tanh: "Tanh", Sigmoid: "Sigmoid", ReLU: "Relu", Identity: "Identity"}
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError(
+            'ONNX export needs the onnx package: pip install "fastnn-numba[onnx]"'
+        ) from exc
+    return onnx
+
+
+class _Graph:
+    """Collects nodes and initializers, naming intermediate values uniquely."""
+
+    def __init__(self, onnx) -> None:
+        self.onnx = onnx
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem: str, value: np.ndarray) -> str:
+        name = self.name(stem)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs) -> str:
+        output = output or self.name(op.lower())
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, [output], name=self.name(op), **attrs)
+        )
+        return output
+
+
+def _network_nodes(g: _Graph, net: Network, x: str) -> str:
+    """Append the network's layers and output transform; return the output's name."""
+    out = x
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Dense):
+            w = g.const(f"dense{i}_weight", layer.weights.copy())
+            b = g.const(f"dense{i}_bias", layer.bias.copy())
+            out = g.node("Gemm", [out, w, b], transB=1)
+        elif type(layer) in _ACTIVATION_OPS:
+            out = g.node(_ACTIVATION_OPS[type(layer)], [out])
+        else:
+            raise TypeError(
+                f"layers[{i}] is a {type(layer).__name__}, which has no ONNX export: "
+                "use Dense, Tanh, Sigmoid, ReLU or Identity"
+            )
+    if net.loss == "cross_entropy":
+        out = g.node("Softmax", [out], axis=-1)
+    elif net.loss == "binary_cross_entropy":
+        out = g.node("Sigmoid", [out])
+    return out
+
+
+def _classifier_outputs(g: _Graph, est, net: Network, proba: str) -> list[tuple[str, str]]:
+    """Turn the network's outputs into (label, probabilities) as the estimator does."""
+    dtype = net.dtype
+    classes = np.asarray(est.classes_)
+    if getattr(est, "_multilabel", False):
+        g.node("Identity", [proba], "probabilities")
+        half = g.const("half", np.array(0.5, dtype=dtype))
+        above = g.node("Greater", [proba, half])
+        g.node("Cast", [above], "label", to=g.onnx.TensorProto.INT64)
+        return [("label", "int64"), ("probabilities", "float")]
+    if net.n_outputs == 1:  # two classes, one logistic output: [1 - p, p]
+        one = g.const("one", np.array(1.0, dtype=dtype))
+        q = g.node("Sub", [one, proba])
+        g.node("Concat", [q, proba], "probabilities", axis=1)
+    else:
+        g.node("Identity", [proba], "probabilities")
+    index = g.node("ArgMax", ["probabilities"], axis=1, keepdims=0)
+    if classes.dtype.kind in "OUS":
+        classes = classes.astype(str).astype(object)
+        kind = "string"
+    else:
+        kind = classes.dtype.name
+    table = g.const("classes", classes)
+    g.node("Gather", [table, index], "label", axis=0)
+    return [("label", kind), ("probabilities", "float")]
+
+
+def _resolve(obj) -> tuple[Network, Any]:
+    if isinstance(obj, Network):
+        return obj, None
+    if hasattr(obj, "fit") and hasattr(obj, "get_params"):
+        net = getattr(obj, "network_", None)
+        if not isinstance(net, Network):
+            raise ValueError(
+                f"this {type(obj).__name__} is not fitted yet: call fit before to_onnx"
+            )
+        return net, obj
+    raise TypeError(
+        f"to_onnx expects a fastnn Network or a fitted FastMLPClassifier/FastMLPRegressor, "
+        f"got {type(obj).__name__}"
+    )
+
+
+def _value_info(onnx, name: str, kind: str, elem, shape):
+    if kind == "float":
+        elem_type = elem
+    elif kind == "string":
+        elem_type = onnx.TensorProto.STRING
+    else:
+        elem_type = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(kind))
+    return onnx.helper.make_tensor_value_info(name, elem_type, shape)
+
+
+def build_model(net_or_estimator):
+    """The ONNX ``ModelProto`` of a network or a fitted fastnn estimator.
+
+    Parameters
+    ----------
+    net_or_estimator : Network, FastMLPClassifier or FastMLPRegressor
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker.check_model``.
+    """
+    onnx = _import_onnx()
+    from . import __version__
+
+    net, est = _resolve(net_or_estimator)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
+    g = _Graph(onnx)
+    out = _network_nodes(g, net, "X")
+    n = "n_samples"
+    if est is None:
+        g.node("Identity", [out], "Y")
+        outputs = [_value_info(onnx, "Y", "float", elem, [n, net.n_outputs])]
+    elif hasattr(est, "classes_"):
+        specs = _classifier_outputs(g, est, net, out)
+        width = len(est.classes_)
+        label_shape = [n, width] if getattr(est, "_multilabel", False) else [n]
+        outputs = [
+            _value_info(onnx, specs[0][0], specs[0][1], elem, label_shape),
+            _value_info(onnx, specs[1][0], specs[1][1], elem, [n, width]),
+        ]
+    elif getattr(est, "_y_1d", False):
+        g.node("Reshape", [out, g.const("flat", np.array([-1], dtype=np.int64))], "predictions")
+        outputs = [_value_info(onnx, "predictions", "float", elem, [n])]
+    else:
+        g.node("Identity", [out], "predictions")
+        outputs = [_value_info(onnx, "predictions", "float", elem, [n, net.n_outputs])]
+
+    inputs = [onnx.helper.make_tensor_value_info("X", elem, [n, net.n_features])]
+    graph = onnx.helper.make_graph(
+        g.nodes, f"fastnn_{type(net_or_estimator).__name__}", inputs, outputs, g.initializers
+    )
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=[onnx.helper.make_opsetid("", OPSET)],
+        producer_name="fastnn",
+        producer_version=__version__,
+        doc_string=repr(net),
+    )
+    model.ir_version = IR_VERSION
+    onnx.helper.set_model_props(model, {"loss": net.loss, "dtype": net.dtype.name})
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def to_onnx(net_or_estimator, path=None):
+    """Export a network, or a fitted fastnn estimator, as an ONNX model.
+
+    Parameters
+    ----------
+    net_or_estimator : Network, FastMLPClassifier or FastMLPRegressor
+    path : str or os.PathLike, optional
+        Where to write the model, atomically (a temporary file in the same directory
+        is moved over ``path``). Without it, nothing is written.
+
+    Returns
+    -------
+    onnx.ModelProto
+
+    Raises
+    ------
+    ImportError
+        If the ``onnx`` package is missing (``pip install "fastnn-numba[onnx]"``).
+    """
+    model = build_model(net_or_estimator)
+    if path is not None:
+        data = model.SerializeToString()
+        atomic_write(path, lambda f: f.write(data))
+    return model
