@@ -1,0 +1,463 @@
+"""The ``fastnn`` command, driven as a subprocess (``python -m fastnn``) in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import cli, plotting
+from fastnn.datasets import load_digits, read_table
+
+mpimg = pytest.importorskip("matplotlib.image")
+pytest.importorskip("tqdm")
+
+ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def fastnn_cmd(*args, cwd, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "fastnn", *map(str, args)],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit status 2, one line on stderr naming the problem, no traceback."""
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fastnn: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def assert_png(path, size: tuple[int, int]) -> None:
+    """``path`` is a real PNG image of ``size`` = (width, height) pixels."""
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    image = mpimg.imread(path)
+    assert image.shape[:2] == (size[1], size[0])
+    assert image.shape[2] in (3, 4)
+    assert image[..., :3].std() > 0.01  # something was drawn
+
+
+def no_temp_files(folder) -> bool:
+    return not [name for name in os.listdir(folder) if name.endswith(".tmp")]
+
+
+def blobs(n_per_class: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well separated classes in four features."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0]], dtype=np.float64)
+    X = np.concatenate([c + 0.3 * rng.standard_normal((n_per_class, 4)) for c in centres])
+    y = np.repeat(np.arange(3), n_per_class)
+    return X, y
+
+
+def write_csv(path, X, y, names=("a", "b", "c", "d"), target="label") -> None:
+    with open(path, "w") as f:
+        f.write(",".join([*names, target]) + "\n")
+        for row, label in zip(X, y, strict=True):
+            f.write(",".join(repr(float(v)) for v in row) + f",{label}\n")
+
+
+def metrics(stdout: str) -> dict[str, dict[str, float]]:
+    """{"train": {"loss": ..., "accuracy": ...}, "validation": {...}} from train's output."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r"(train|validation)\s+(.*)\(\d+ samples\)", line)
+        if m:
+            pairs = re.findall(r"(\w+) ([-+.\deE]+)", m.group(2))
+            out[m.group(1)] = {k: float(v) for k, v in pairs}
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A classifier trained by the command on a CSV file, with its data."""
+    folder = tmp_path_factory.mktemp("trained")
+    X, y = blobs()
+    write_csv(folder / "train.csv", X, y)
+    result = fastnn_cmd(
+        "train",
+        "train.csv",
+        "--target",
+        "label",
+        "--layers",
+        "8",
+        "--epochs",
+        "30",
+        "--learning-rate",
+        "0.01",
+        "--validation-fraction",
+        "0",
+        "-o",
+        "model.npz",
+        "--plot",
+        "loss.png",
+        cwd=folder,
+    )
+    return folder, X, y, result
+
+
+# -- help ------------------------------------------------------------------------------
+def test_help_describes_every_command_with_an_example(tmp_path):
+    result = fastnn_cmd("--help", cwd=tmp_path)
+    for command in ("demo", "train", "predict", "bench"):
+        assert command in result.stdout
+    assert "fastnn train" in result.stdout  # the examples
+
+
+@pytest.mark.parametrize("command", ["demo", "train", "predict", "bench"])
+def test_each_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert f"usage: fastnn {command}" in text
+    assert f"example:\n  fastnn {command}" in text
+
+
+def test_no_command_prints_help_and_fails(tmp_path):
+    result = fastnn_cmd(cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "COMMAND" in result.stderr
+
+
+# -- demo ------------------------------------------------------------------------------
+def test_demo_trains_times_and_plots(tmp_path):
+    result = fastnn_cmd("demo", "--quick", "--out-dir", "out", cwd=tmp_path)
+    assert re.search(r"XOR.*\n.*\n\s+accuracy \d+%", result.stdout)
+    assert re.search(r"test accuracy \d+\.\d%", result.stdout)
+    assert "NumPy twin" in result.stdout and "fastnn (numba)" in result.stdout
+    assert_png(
+        tmp_path / "out" / "xor_decision_surface.png", plotting.pixel_size(plotting.SURFACE_SIZE)
+    )
+    assert_png(
+        tmp_path / "out" / "loss_curves.png", plotting.pixel_size(plotting.LOSS_PANEL_SIZE, 2)
+    )
+
+
+def test_bundled_digits():
+    X, y = load_digits()
+    assert X.shape == (1797, 64) and y.shape == (1797,)
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert set(np.unique(y)) == set(range(10))
+    raw, _ = load_digits(scale=False)
+    np.testing.assert_array_equal(raw / 16.0, X)
+
+
+# -- train -----------------------------------------------------------------------------
+def test_train_csv_saves_model_and_plot_and_prints_metrics(trained):
+    folder, X, y, result = trained
+    assert result.stderr == ""  # no progress bar when the output is not a terminal
+    found = metrics(result.stdout)
+    assert set(found) == {"train"}  # --validation-fraction 0
+    net = fastnn.load(folder / "model.npz")
+    assert (net.n_features, net.n_outputs, net.loss) == (4, 3, "cross_entropy")
+    # The printed metrics are those of the saved model.
+    assert found["train"]["loss"] == pytest.approx(net.evaluate(X, y), rel=1e-3)
+    accuracy = np.mean(net.predict(X).argmax(axis=1) == y)
+    assert found["train"]["accuracy"] == pytest.approx(accuracy, abs=1e-4)
+    assert accuracy > 0.9  # three well separated blobs
+    assert_png(folder / "loss.png", plotting.pixel_size(plotting.LOSS_PANEL_SIZE))
+
+
+def test_train_npz_regression_with_validation(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (200, 3))
+    y = X @ np.array([0.5, -1.0, 2.0]) + 0.1
+    np.savez(tmp_path / "reg.npz", X=X, y=y)
+    result = fastnn_cmd(
+        "train",
+        "reg.npz",
+        "--loss",
+        "mse",
+        "--layers",
+        "",
+        "--epochs",
+        "40",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "0.1",
+        "--batch-size",
+        "8",
+        "-q",
+        "-o",
+        "reg_model.npz",
+        cwd=tmp_path,
+    )
+    found = metrics(result.stdout)
+    assert set(found) == {"train", "validation"}
+    assert "accuracy" not in found["train"]
+    assert "Wrote" not in result.stdout  # --quiet
+    net = fastnn.load(tmp_path / "reg_model.npz")
+    assert net.n_features == 3 and net.n_outputs == 1
+    # A linear model fits a linear target: the loss ends far below the target's variance.
+    assert found["train"]["loss"] < 0.05 * y.var()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
+def test_progress_bar_on_a_terminal(trained):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    folder = trained[0]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal 100 columns wide, then the command
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        os.chdir(folder)
+        os.execve(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "fastnn",
+                "train",
+                "train.csv",
+                "--layers",
+                "4",
+                "--epochs",
+                "3",
+                "-o",
+                "tty_model.npz",
+            ],
+            ENV,
+        )
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert re.search(r"training: 100%.*3/3.*loss=.*val_loss=", text)
+
+
+# -- predict ---------------------------------------------------------------------------
+def test_predict_csv_writes_one_row_per_sample(trained):
+    folder, X, _, _ = trained
+    fastnn_cmd("predict", "model.npz", "train.csv", "--target", "label", "-o", "p.csv", cwd=folder)
+    with open(folder / "p.csv") as f:
+        header = f.readline().strip().split(",")
+    assert header == ["prediction", "probability_0", "probability_1", "probability_2"]
+    table = np.loadtxt(folder / "p.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert table.shape == (X.shape[0], 4)
+    expected = fastnn.load(folder / "model.npz").predict(X)
+    np.testing.assert_allclose(table[:, 1:], expected, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(table[:, 0], expected.argmax(axis=1))
+
+
+def test_predict_npz(trained):
+    folder, X, _, _ = trained
+    np.savez(folder / "new.npz", X=X[:7])
+    fastnn_cmd("predict", "model.npz", "new.npz", "-o", "p_npz.csv", cwd=folder)
+    table = np.loadtxt(folder / "p_npz.csv", delimiter=",", skiprows=1, ndmin=2)
+    assert table.shape == (7, 4)
+
+
+# -- bad input -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("train", "missing.csv"), ["missing.csv", "no such file"]),
+        (("predict", "model.npz", "missing.csv"), ["missing.csv", "no such file"]),
+        (("predict", "missing_model.npz", "train.csv"), ["missing_model.npz"]),
+        (("predict", "train.csv", "train.csv"), ["not a fastnn model"]),
+        (("train", "letters.csv"), ["line 3", "'b'", "'x'"]),
+        (("train", "short_row.csv"), ["line 2", "header has 5"]),
+        (("train", "train.csv", "--target", "nope"), ["'nope'", "columns"]),
+        (("predict", "model.npz", "train.csv"), ["5 feature columns", "takes 4", "--target"]),
+        (("predict", "model.npz", "two.npz"), ["2 feature columns", "takes 4"]),
+        (("train", "train.csv", "--epochs", "0"), ["--epochs"]),
+        (("train", "regression.csv"), ["class labels", "--loss mse"]),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(trained, args, fragments):
+    folder = trained[0]
+    (folder / "letters.csv").write_text("a,b,c,d,label\n1,2,3,4,0\n1,x,3,4,1\n")
+    (folder / "short_row.csv").write_text("a,b,c,d,label\n1,2,3,0\n")
+    (folder / "regression.csv").write_text("a,b,c,d,y\n1,2,3,4,0.5\n1,2,3,4,1.5\n")
+    np.savez(folder / "two.npz", X=np.ones((3, 2)))
+    assert_user_error(fastnn_cmd(*args, cwd=folder, check=False), *fragments)
+
+
+def test_missing_matplotlib_names_the_extra(tmp_path):
+    # matplotlib hidden: its import fails as if it were not installed.
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; "
+        "from fastnn.cli import main; sys.exit(main())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "demo", "--quick"],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert_user_error(result, 'pip install "fastnn-numba[cli]"')
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_commands_leave_existing_files_alone(trained):
+    folder = trained[0]
+    (folder / "keep.csv").write_text("old predictions\n")
+    (folder / "keep_model.npz").write_bytes(b"old model")
+    (folder / "letters.csv").write_text("a,b,c,d,label\n1,2,3,4,0\n1,x,3,4,1\n")
+    # The data does not fit the model: nothing is written.
+    result = fastnn_cmd(
+        "predict", "model.npz", "train.csv", "-o", "keep.csv", cwd=folder, check=False
+    )
+    assert_user_error(result)
+    assert (folder / "keep.csv").read_text() == "old predictions\n"
+    # Malformed training data: the old model stays.
+    result = fastnn_cmd("train", "letters.csv", "-o", "keep_model.npz", cwd=folder, check=False)
+    assert_user_error(result)
+    assert (folder / "keep_model.npz").read_bytes() == b"old model"
+    # An unwritable plot path is caught before training, so the model is not replaced either.
+    result = fastnn_cmd(
+        "train",
+        "train.csv",
+        "--epochs",
+        "1",
+        "-o",
+        "keep_model.npz",
+        "--plot",
+        "no/such/folder/loss.png",
+        cwd=folder,
+        check=False,
+    )
+    assert_user_error(result, "no/such/folder")
+    assert (folder / "keep_model.npz").read_bytes() == b"old model"
+    assert no_temp_files(folder)
+
+
+def test_png_write_that_fails_keeps_the_old_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    target = tmp_path / "curves.png"
+    target.write_bytes(b"old image")
+
+    def broken_savefig(self, f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    with pytest.raises(OSError, match="disk full"):
+        plotting.plot_loss_curves({"run": {"loss": [1.0, 0.5]}}, target)
+    assert target.read_bytes() == b"old image"
+    assert no_temp_files(tmp_path)
+
+
+# -- CSV reading -----------------------------------------------------------------------
+def test_read_table_csv_details(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("\ufeffa, b ,t\n1,2,0\n\n3,4,1\n", encoding="utf-8")  # BOM, spaces, blank line
+    table = read_table(path)
+    assert table.feature_names == ["a", "b"] and table.target_name == "t"
+    np.testing.assert_array_equal(table.X, [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(table.y, [0, 1])
+    features_only = read_table(path, need_target=False)
+    assert features_only.y is None and features_only.X.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("a,b\n", "no data rows"),
+        ("a,a\n1,2\n", "twice"),
+        ("a,b\n1,\n", "missing value"),
+    ],
+)
+def test_read_table_rejects_malformed_csv(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_table(path)
+
+
+# -- bench -----------------------------------------------------------------------------
+def _benchmarks_module(monkeypatch, rows):
+    """fastnn.benchmarks with ``run`` replaced, so no benchmark actually runs."""
+    try:
+        from fastnn import benchmarks
+
+        stand_in = False
+    except ImportError:  # not written yet: stand in with the documented interface
+        benchmarks = types.ModuleType("fastnn.benchmarks")
+        benchmarks.format_table = lambda rows: "\n".join(
+            f"{r['workload']} {r['system']} {r['median_s']} {r['ratio']}" for r in rows
+        )
+
+        def write_json(rows, path):
+            with open(path, "w") as f:
+                json.dump(rows, f)
+
+        benchmarks.write_json = write_json
+        monkeypatch.setitem(sys.modules, "fastnn.benchmarks", benchmarks)
+        monkeypatch.setattr(fastnn, "benchmarks", benchmarks, raising=False)
+        stand_in = True
+    calls = []
+
+    def run(quick=False, threads=None):
+        calls.append((quick, threads))
+        return rows
+
+    monkeypatch.setattr(benchmarks, "run", run, raising=not stand_in)
+    return calls
+
+
+def test_bench_prints_table_and_writes_json_and_plot(tmp_path, monkeypatch, capsys):
+    rows = [
+        {"workload": "mnist-mlp", "system": "fastnn", "median_s": 0.5, "ratio": 1.0},
+        {"workload": "mnist-mlp", "system": "torch", "median_s": 1.5, "ratio": 3.0},
+        {"workload": "xor", "system": "fastnn", "median_s": 0.01, "ratio": 1.0},
+        {"workload": "xor", "system": "torch", "median_s": 0.2, "ratio": 20.0},
+    ]
+    calls = _benchmarks_module(monkeypatch, rows)
+    json_path, png_path = tmp_path / "bench.json", tmp_path / "bench.png"
+    status = cli.main(
+        ["bench", "--quick", "--threads", "1", "--json", str(json_path), "--plot", str(png_path)]
+    )
+    assert status == 0
+    assert calls == [(True, 1)]
+    out = capsys.readouterr().out
+    assert "mnist-mlp" in out and "torch" in out
+    saved = json.loads(json_path.read_text())
+    assert "mnist-mlp" in json.dumps(saved) and "20" in json.dumps(saved)
+    assert_png(png_path, plotting.pixel_size(plotting.BENCH_SIZE))
+    assert no_temp_files(tmp_path)
+
+
+def test_bench_checks_output_paths_before_running(tmp_path, monkeypatch, capsys):
+    calls = _benchmarks_module(monkeypatch, [])
+    status = cli.main(["bench", "--json", str(tmp_path / "missing" / "b.json")])
+    assert status == 2
+    assert calls == []
+    assert "does not exist" in capsys.readouterr().err
