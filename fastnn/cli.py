@@ -29,6 +29,8 @@ INSTALL_HINT = 'pip install "fastnn-numba[cli]"'
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 EXIT_USAGE = 2
+#: The most classes train accepts: labels beyond it are more likely a regression target.
+MAX_CLASSES = 10_000
 
 
 class CLIError(Exception):
@@ -279,6 +281,11 @@ def _targets(table, loss: str, path: str) -> tuple[np.ndarray, int]:
             )
         return labels.reshape(-1, 1).astype(np.float64), 1
     n_classes = int(labels.max()) + 1
+    if n_classes > MAX_CLASSES:
+        raise CLIError(
+            f"{path}: the target {table.target_name!r} has labels up to {n_classes - 1}, more "
+            f"than {MAX_CLASSES} classes; is it a regression target? Then use --loss mse"
+        )
     if n_classes < 2:
         raise CLIError(f"{path}: the target {table.target_name!r} has a single class, 0")
     return np.eye(n_classes)[labels], n_classes
