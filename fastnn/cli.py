@@ -489,14 +489,16 @@ def build_parser() -> _Parser:
         sub,
         "demo",
         "train XOR and a digits classifier; plot them and time both backends",
-        "Train the classic design's XOR network (2-3-1 tanh, MSE, learning rate 0.1, "
-        "per-sample SGD)\nand a handwritten-digits classifier on data that comes with "
-        "fastnn; print accuracy\nand the training time of the Numba kernels next to their "
-        "pure-NumPy twin on the\nsame work; write xor_decision_surface.png and "
+        "Train the classic design's XOR network (2-3-1 tanh, MSE, learning rate 0.1,\n"
+        "per-sample SGD) and a handwritten-digits classifier on data that comes with\n"
+        "fastnn; print accuracy and the training time of the Numba kernels next to their\n"
+        "pure-NumPy twin on the same work; write xor_decision_surface.png and\n"
         "loss_curves.png. Nothing is downloaded.",
         "  fastnn demo --out-dir plots",
     )
-    p.add_argument("--out-dir", default=".", help="folder for the PNG files (default: .)")
+    p.add_argument(
+        "--out-dir", default=".", metavar="DIR", help="folder for the PNG files (default: .)"
+    )
     p.add_argument("--quick", action="store_true", help="fewer epochs, for a smoke test")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default: 0)")
     p.set_defaults(func=cmd_demo)
@@ -536,11 +538,12 @@ def build_parser() -> _Parser:
         help="cross_entropy (classes), binary_cross_entropy (0/1) or mse "
         "(regression) (default: cross_entropy)",
     )
-    p.add_argument("--epochs", type=_positive_int, default=20, help="(default: 20)")
+    p.add_argument("--epochs", type=_positive_int, default=20, metavar="N", help="(default: 20)")
     p.add_argument(
         "--batch-size",
         type=_positive_int,
         default=32,
+        metavar="N",
         help="samples per update; 1 is per-sample SGD (default: 32)",
     )
     p.add_argument(
@@ -565,7 +568,7 @@ def build_parser() -> _Parser:
     p.add_argument(
         "--dtype", choices=("float64", "float32"), default="float64", help="(default: float64)"
     )
-    p.add_argument("--threads", type=_positive_int, help="cores to use (default: all)")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="cores to use (default: all)")
     p.add_argument(
         "-o",
         "--output",
@@ -611,7 +614,7 @@ def build_parser() -> _Parser:
         "  fastnn bench --quick --threads 1 --json bench.json --plot bench.png",
     )
     p.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
-    p.add_argument("--threads", type=_positive_int, help="cores to use (default: all)")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="cores to use (default: all)")
     p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios")
     p.set_defaults(func=cmd_bench)
