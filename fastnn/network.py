@@ -260,10 +260,15 @@ class Network:
         done = 0
         while done < epochs:
             count = min(chunk, epochs - done)
-            order = np.empty((count, n), dtype=np.int64)
-            for e in range(count):
-                order[e] = self._rng.permutation(n) if shuffle else np.arange(n)
-            rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
+            # Whole arrays at once: a Python loop here would cost more than a small
+            # network's epoch.
+            order = np.tile(np.arange(n, dtype=np.int64), (count, 1))
+            if shuffle:
+                order = self._rng.permuted(order, axis=1)
+            if isinstance(schedule, Constant):
+                rates = np.full(count, learning_rate)
+            else:
+                rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
             if per_sample:
                 losses = self._run_sgd(X, Y, order, rates[0], done)
             else:

@@ -5,6 +5,10 @@ writes ``grad * f'(x)`` into ``out``, with the derivative expressed through the
 layer's *output* ``y = f(x)`` (1 - y² for tanh, y(1 - y) for the sigmoid, y > 0 for
 ReLU), which saves recomputing f. The arrays are 1-D or 2-D and C-contiguous; ``out``
 may alias ``x`` or ``grad``.
+
+All of them run on ``forward_flat`` / ``backward_flat``, which work on a run of ``n``
+values at given offsets of flat buffers: the engine calls those directly, so its
+per-sample loop never builds an array view.
 """
 
 from __future__ import annotations
@@ -53,163 +57,154 @@ def _exp_neg32(a):
 
 
 @serial
-def _tanh_fast32(x, out):
+def _tanh32(v):
     one = np.float32(1)
-    for i in range(x.size):
-        v = x[i]
-        a = min(abs(v), _TANH_CLAMP)
-        e = _exp_neg32(np.float32(2) * a)
-        big = (one - e) / (one + e)
-        s = a * a
-        q = np.float32(62 / 2835)
-        q = q * s - np.float32(17 / 315)
-        q = q * s + np.float32(2 / 15)
-        q = q * s - np.float32(1 / 3)
-        small = a + a * s * q
-        t = small if a < _SMALL else big
-        t = t if v >= 0 else -t
-        out[i] = t if v == v else v  # NaN stays NaN
+    a = min(abs(v), _TANH_CLAMP)
+    e = _exp_neg32(np.float32(2) * a)
+    big = (one - e) / (one + e)
+    s = a * a
+    q = np.float32(62 / 2835)
+    q = q * s - np.float32(17 / 315)
+    q = q * s + np.float32(2 / 15)
+    q = q * s - np.float32(1 / 3)
+    small = a + a * s * q
+    t = small if a < _SMALL else big
+    t = t if v >= 0 else -t
+    return t if v == v else v  # NaN stays NaN
 
 
 @serial
-def _sigmoid_fast32(x, out):
+def _sigmoid32(v):
     one = np.float32(1)
-    for i in range(x.size):
-        v = x[i]
-        e = _exp_neg32(abs(v))  # by sign: e^-|x| never overflows
-        s = one / (one + e)
-        s = s if v >= 0 else e * s
-        out[i] = s if v == v else v
+    e = _exp_neg32(abs(v))  # by sign: e^-|x| never overflows
+    s = one / (one + e)
+    s = s if v >= 0 else e * s
+    return s if v == v else v
 
 
-@serial
-def _sigmoid_libm(x, out):
-    one = x.dtype.type(1)
-    for i in range(x.size):
-        v = x[i]
-        if v >= 0:
-            out[i] = one / (one + np.exp(-v))
-        else:
-            e = np.exp(v)
-            out[i] = e / (one + e)
-
-
-def _sigmoid_into(x, out):
-    """σ of 1-D ``x`` into ``out``: the vectorised form in float32, libm otherwise."""
+def tanh_scalar(v):
+    """tanh of one value: the vectorisable form in float32, libm otherwise."""
     raise NotImplementedError  # only ever called compiled
 
 
-@overload(_sigmoid_into)
-def _sigmoid_into_impl(x, out):
-    if x.dtype == types.float32:
-        return lambda x, out: _sigmoid_fast32(x, out)
-    return lambda x, out: _sigmoid_libm(x, out)
-
-
-@serial
-def _tanh_libm(x, out):
-    for i in range(x.size):
-        out[i] = np.tanh(x[i])
-
-
-def _tanh_into(x, out):
-    """tanh of 1-D ``x`` into ``out``: the vectorised form in float32, libm otherwise."""
+def sigmoid_scalar(v):
+    """σ of one value, evaluated by sign: vectorisable in float32, libm otherwise."""
     raise NotImplementedError  # only ever called compiled
 
 
-@overload(_tanh_into)
-def _tanh_into_impl(x, out):
-    if x.dtype == types.float32:
-        return lambda x, out: _tanh_fast32(x, out)
-    return lambda x, out: _tanh_libm(x, out)
+def _is_float32(v) -> bool:
+    return isinstance(v, types.Float) and v.bitwidth == 32
+
+
+@overload(tanh_scalar)
+def _tanh_scalar_impl(v):
+    if _is_float32(v):
+        return lambda v: _tanh32(v)
+    return lambda v: np.tanh(v)
+
+
+@overload(sigmoid_scalar)
+def _sigmoid_scalar_impl(v):
+    if _is_float32(v):
+        return lambda v: _sigmoid32(v)
+    return lambda v: _sigmoid_by_sign(v)
 
 
 @serial
-def tanh_forward(x, out):
-    _tanh_into(x.reshape(-1), out.reshape(-1))
+def _sigmoid_by_sign(v):
+    one = type(v)(1)
+    if v >= 0:
+        return one / (one + np.exp(-v))
+    e = np.exp(v)
+    return e / (one + e)
 
 
-@serial
-def tanh_backward(y, grad, out):
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
-    of = out.reshape(-1)
-    one = yf.dtype.type(1)
-    for i in range(yf.size):
-        of[i] = gf[i] * (one - yf[i] * yf[i])
+@serial(inline="always")
+def forward_flat(kind, x, x0, out, o0, n):
+    """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
+    if kind == TANH:
+        for i in range(n):
+            out[o0 + i] = tanh_scalar(x[x0 + i])
+    elif kind == SIGMOID:
+        for i in range(n):
+            out[o0 + i] = sigmoid_scalar(x[x0 + i])
+    elif kind == RELU:
+        zero = x.dtype.type(0)
+        for i in range(n):
+            v = x[x0 + i]
+            out[o0 + i] = v if v > zero else zero
+    else:
+        for i in range(n):
+            out[o0 + i] = x[x0 + i]
 
 
-@serial
-def sigmoid_forward(x, out):
-    _sigmoid_into(x.reshape(-1), out.reshape(-1))
-
-
-@serial
-def sigmoid_backward(y, grad, out):
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
-    of = out.reshape(-1)
-    one = yf.dtype.type(1)
-    for i in range(yf.size):
-        of[i] = gf[i] * yf[i] * (one - yf[i])
-
-
-@serial
-def relu_forward(x, out):
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    zero = xf.dtype.type(0)
-    for i in range(xf.size):
-        v = xf[i]
-        of[i] = v if v > zero else zero
-
-
-@serial
-def relu_backward(y, grad, out):
-    yf = y.reshape(-1)
-    gf = grad.reshape(-1)
-    of = out.reshape(-1)
-    zero = yf.dtype.type(0)
-    for i in range(yf.size):
-        of[i] = gf[i] if yf[i] > zero else zero
-
-
-@serial
-def identity_forward(x, out):
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    for i in range(xf.size):
-        of[i] = xf[i]
-
-
-@serial
-def identity_backward(y, grad, out):
-    gf = grad.reshape(-1)
-    of = out.reshape(-1)
-    for i in range(gf.size):
-        of[i] = gf[i]
+@serial(inline="always")
+def backward_flat(kind, y, y0, grad, g0, out, o0, n):
+    """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x)."""
+    one = y.dtype.type(1)
+    zero = y.dtype.type(0)
+    if kind == TANH:
+        for i in range(n):
+            v = y[y0 + i]
+            out[o0 + i] = grad[g0 + i] * (one - v * v)
+    elif kind == SIGMOID:
+        for i in range(n):
+            v = y[y0 + i]
+            out[o0 + i] = grad[g0 + i] * v * (one - v)
+    elif kind == RELU:
+        for i in range(n):
+            out[o0 + i] = grad[g0 + i] if y[y0 + i] > zero else zero
+    else:
+        for i in range(n):
+            out[o0 + i] = grad[g0 + i]
 
 
 @serial
 def activation_forward(kind, x, out):
-    """Dispatch on ``kind`` (TANH, SIGMOID, RELU or IDENTITY); used by the engine."""
-    if kind == TANH:
-        tanh_forward(x, out)
-    elif kind == SIGMOID:
-        sigmoid_forward(x, out)
-    elif kind == RELU:
-        relu_forward(x, out)
-    else:
-        identity_forward(x, out)
+    """Dispatch on ``kind`` (TANH, SIGMOID, RELU or IDENTITY)."""
+    forward_flat(kind, x.reshape(-1), 0, out.reshape(-1), 0, x.size)
 
 
 @serial
 def activation_backward(kind, y, grad, out):
-    if kind == TANH:
-        tanh_backward(y, grad, out)
-    elif kind == SIGMOID:
-        sigmoid_backward(y, grad, out)
-    elif kind == RELU:
-        relu_backward(y, grad, out)
-    else:
-        identity_backward(y, grad, out)
+    backward_flat(kind, y.reshape(-1), 0, grad.reshape(-1), 0, out.reshape(-1), 0, y.size)
+
+
+@serial
+def tanh_forward(x, out):
+    activation_forward(TANH, x, out)
+
+
+@serial
+def tanh_backward(y, grad, out):
+    activation_backward(TANH, y, grad, out)
+
+
+@serial
+def sigmoid_forward(x, out):
+    activation_forward(SIGMOID, x, out)
+
+
+@serial
+def sigmoid_backward(y, grad, out):
+    activation_backward(SIGMOID, y, grad, out)
+
+
+@serial
+def relu_forward(x, out):
+    activation_forward(RELU, x, out)
+
+
+@serial
+def relu_backward(y, grad, out):
+    activation_backward(RELU, y, grad, out)
+
+
+@serial
+def identity_forward(x, out):
+    activation_forward(IDENTITY, x, out)
+
+
+@serial
+def identity_backward(y, grad, out):
+    activation_backward(IDENTITY, y, grad, out)

@@ -3,6 +3,10 @@
 ``W`` is (n_out, n_in), ``b`` is (n_out,), one sample ``x`` is (n_in,) and a batch ``X``
 is (n_samples, n_in), samples in rows. All arrays are C-contiguous and of one float
 dtype; results go into the preallocated ``out``.
+
+The one-sample kernels run on ``*_flat`` forms that address W, b, x and the outputs by
+offsets into flat buffers: the engine keeps every layer in one parameter buffer and
+calls those directly, without building views.
 """
 
 from __future__ import annotations
@@ -12,15 +16,67 @@ import numpy as np
 from .config import serial
 
 
+@serial(inline="always")
+def forward_flat(W, w0, b, b0, n_out, n_in, x, x0, out, o0):
+    """out = W·x + b, with W row-major at W[w0:], b at b[b0:], x at x[x0:]."""
+    for r in range(n_out):
+        acc = W.dtype.type(0)
+        row = w0 + r * n_in
+        for c in range(n_in):
+            acc += W[row + c] * x[x0 + c]
+        out[o0 + r] = acc + b[b0 + r]
+
+
+@serial(inline="always")
+def backward_sgd_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr, grad_in, i0):
+    """grad_in = Wᵀ·g with the weights forward used, then W -= lr·g·xᵀ, b -= lr·g:
+    one pass over W."""
+    zero = W.dtype.type(0)
+    for c in range(n_in):
+        grad_in[i0 + c] = zero
+    for r in range(n_out):
+        gr = g[g0 + r]
+        step = lr * gr
+        row = w0 + r * n_in
+        for c in range(n_in):
+            w = W[row + c]
+            grad_in[i0 + c] += w * gr
+            W[row + c] = w - step * x[x0 + c]
+        b[b0 + r] -= step
+
+
+@serial(inline="always")
+def update_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr):
+    """W -= lr·g·xᵀ and b -= lr·g, for a layer whose input gradient nobody needs."""
+    for r in range(n_out):
+        step = lr * g[g0 + r]
+        row = w0 + r * n_in
+        for c in range(n_in):
+            W[row + c] -= step * x[x0 + c]
+        b[b0 + r] -= step
+
+
+@serial(inline="always")
+def update_forward_flat(W, w0, b, b0, n_out, n_in, xp, p0, g, g0, lr, xn, n0, z, z0):
+    """W -= lr·g·x_pᵀ, b -= lr·g, then z = W·x_n + b: one pass over W for one
+    sample's update and the next sample's forward."""
+    for r in range(n_out):
+        step = lr * g[g0 + r]
+        row = w0 + r * n_in
+        acc = W.dtype.type(0)
+        for c in range(n_in):
+            w = W[row + c] - step * xp[p0 + c]
+            W[row + c] = w
+            acc += w * xn[n0 + c]
+        b[b0 + r] -= step
+        z[z0 + r] = acc + b[b0 + r]
+
+
 @serial
 def dense_forward(W, b, x, out):
     """out = W·x + b for one sample."""
     n_out, n_in = W.shape
-    for i in range(n_out):
-        acc = W.dtype.type(0)
-        for j in range(n_in):
-            acc += W[i, j] * x[j]
-        out[i] = acc + b[i]
+    forward_flat(W.reshape(-1), 0, b, 0, n_out, n_in, x, 0, out, 0)
 
 
 @serial
@@ -74,13 +130,4 @@ def dense_backward_sgd(W, b, x, grad_out, learning_rate, grad_in):
     """
     n_out, n_in = W.shape
     lr = W.dtype.type(learning_rate)
-    for j in range(n_in):
-        grad_in[j] = W.dtype.type(0)
-    for i in range(n_out):
-        g = grad_out[i]
-        step = lr * g
-        for j in range(n_in):
-            w = W[i, j]
-            grad_in[j] += w * g
-            W[i, j] = w - step * x[j]
-        b[i] -= step
+    backward_sgd_flat(W.reshape(-1), 0, b, 0, n_out, n_in, x, 0, grad_out, 0, lr, grad_in, 0)

@@ -22,21 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import activations, dense, losses
 from .activations import RELU, activation_backward, activation_forward
 from .config import serial
-from .dense import dense_backward_sgd, dense_forward, dense_forward_batch
-from .losses import batch_loss, batch_loss_grad, loss_grad, loss_value
+from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
 DENSE = 0
 
 
 @serial
-def _copy(src, dst):
-    """dst[:] = src for 1-D arrays of one length (a plain loop: slice assignment
-    would compile Numba's shape-error formatting, seconds of start-up)."""
-    for i in range(src.size):
-        dst[i] = src[i]
+def _copy(src, s0, dst, d0, n):
+    """dst[d0:d0+n] = src[s0:s0+n] (a plain loop: slice assignment would compile
+    Numba's shape-error formatting, seconds of start-up)."""
+    for i in range(n):
+        dst[d0 + i] = src[s0 + i]
 
 
 @serial
@@ -48,170 +48,57 @@ def _widest(n_in, n_out):
 
 
 @serial
+def _first_dense(kinds):
+    i = 0
+    while kinds[i] != DENSE:
+        i += 1
+    return i
+
+
+@serial
 def _weights(params, p_off, n_out, n_in, i):
+    """Layer i's W and b as views (for the matrix-product paths, once per block)."""
     start = p_off[i]
     stop = start + n_out[i] * n_in[i]
     return params[start:stop].reshape((n_out[i], n_in[i])), params[stop : stop + n_out[i]]
 
 
-@serial
-def _output(acts, a_off, n_out, i):
-    return acts[a_off[i] : a_off[i] + n_out[i]]
-
-
-@serial
-def _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, first):
-    """Forward one sample through layers ``first`` .. end; outputs land in ``acts``."""
+@serial(inline="always")
+def _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, x0, acts, first):
+    """Forward one sample through layers ``first`` .. end. Layer 0 reads
+    xf[x0:], layer i > 0 reads layer i-1's output; layer i writes acts[a_off[i]:]."""
     for i in range(first, kinds.size):
-        inp = x if i == 0 else _output(acts, a_off, n_out, i - 1)
-        out = _output(acts, a_off, n_out, i)
+        src = xf if i == 0 else acts
+        s0 = x0 if i == 0 else a_off[i - 1]
         if kinds[i] == DENSE:
-            W, b = _weights(params, p_off, n_out, n_in, i)
-            dense_forward(W, b, inp, out)
+            w = p_off[i]
+            dense.forward_flat(params, w, params, w + n_out[i] * n_in[i], n_out[i], n_in[i],
+                               src, s0, acts, a_off[i])  # fmt: skip
         else:
-            activation_forward(kinds[i], inp, out)
+            activations.forward_flat(kinds[i], src, s0, acts, a_off[i], n_out[i])
 
 
-@serial
-def _update_and_forward(W, b, g, lr, x_prev, x_next, z):
-    """W -= lr·g·x_prevᵀ, b -= lr·g and z = W·x_next + b, in one pass over W."""
-    n_out, n_in = W.shape
-    for r in range(n_out):
-        step = lr * g[r]
-        acc = W.dtype.type(0)
-        for c in range(n_in):
-            w = W[r, c] - step * x_prev[c]
-            W[r, c] = w
-            acc += w * x_next[c]
-        b[r] -= step
-        z[r] = acc + b[r]
-
-
-@serial
-def _update(W, b, g, lr, x):
-    n_out, n_in = W.shape
-    for r in range(n_out):
-        step = lr * g[r]
-        for c in range(n_in):
-            W[r, c] -= step * x[c]
-        b[r] -= step
-
-
-@serial
-def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, y, lr, loss_kind,
+@serial(inline="always")
+def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_kind,
                      acts, grad_a, grad_b, first_dense):  # fmt: skip
     """Loss gradient, then backward with immediate SGD updates through every layer
-    after ``first_dense``. Returns the gradient at ``first_dense``'s output, whose
-    update the caller applies (so it can defer or batch it)."""
+    after ``first_dense``. Returns True when the gradient at ``first_dense``'s output
+    is in ``grad_a`` (else ``grad_b``); the caller applies that layer's update, so it
+    can defer it or batch it."""
     last = kinds.size - 1
-    g = grad_a[: n_out[last]]
-    loss_grad(loss_kind, y, _output(acts, a_off, n_out, last), 1.0, g)
+    losses.loss_grad_flat(loss_kind, yf, y0, acts, a_off[last], n_out[last], 1.0, grad_a, 0)
     use_a = True
     for i in range(last, first_dense, -1):
-        g = grad_a[: n_out[i]] if use_a else grad_b[: n_out[i]]
+        g = grad_a if use_a else grad_b
         if kinds[i] != DENSE:
-            activation_backward(kinds[i], _output(acts, a_off, n_out, i), g, g)
+            activations.backward_flat(kinds[i], acts, a_off[i], g, 0, g, 0, n_out[i])
         else:
-            W, b = _weights(params, p_off, n_out, n_in, i)
-            gin = grad_b[: n_in[i]] if use_a else grad_a[: n_in[i]]
-            dense_backward_sgd(W, b, _output(acts, a_off, n_out, i - 1), g, lr, gin)
+            w = p_off[i]
+            gin = grad_b if use_a else grad_a
+            dense.backward_sgd_flat(params, w, params, w + n_out[i] * n_in[i], n_out[i],
+                                    n_in[i], acts, a_off[i - 1], g, 0, lr, gin, 0)  # fmt: skip
             use_a = not use_a
-    return grad_a[: n_out[first_dense]] if use_a else grad_b[: n_out[first_dense]]
-
-
-@serial
-def _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, loss_kind,
-                 acts, grad_a, grad_b, pending):  # fmt: skip
-    """One epoch, the first layer's update fused with the next sample's forward.
-    Returns the summed loss (non-finite if the run diverged)."""
-    first_dense = 0
-    while kinds[first_dense] != DENSE:
-        first_dense += 1
-    W0, b0 = _weights(params, p_off, n_out, n_in, first_dense)
-    fuse = first_dense == 0
-    g0 = pending[: n_out[first_dense]]
-    total = 0.0
-    prev = -1
-    for k in range(order.size):
-        s = order[k]
-        x = X[s]
-        if prev >= 0:
-            _update_and_forward(W0, b0, g0, lr, X[prev], x, _output(acts, a_off, n_out, 0))
-            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 1)
-        else:
-            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, x, acts, 0)
-        loss = loss_value(loss_kind, Y[s], _output(acts, a_off, n_out, kinds.size - 1))
-        total += loss
-        if not np.isfinite(loss):
-            return total
-        g = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr, loss_kind,
-                             acts, grad_a, grad_b, first_dense)  # fmt: skip
-        if fuse:
-            _copy(g, g0)
-            prev = s
-        else:
-            inp = x if first_dense == 0 else _output(acts, a_off, n_out, first_dense - 1)
-            _update(W0, b0, g, lr, inp)
-    if prev >= 0:
-        _update(W0, b0, g0, lr, X[prev])
-    return total
-
-
-@serial
-def _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, lr, loss_kind,
-                   acts, grad_a, grad_b, block, xb, pre, gram, gb, dw):  # fmt: skip
-    """One epoch of per-sample SGD with the first layer's updates applied in blocks.
-
-    Within a block of K samples the first layer's weights after k updates are
-    W₀ − lr·Σ g_j x_jᵀ, so its output for sample t is
-    z_t = W₀x_t + b₀ − lr·Σ_{j<t} g_j (x_j·x_t + 1):
-    the products W₀x_t and x_j·x_t come from two matrix-matrix products per block,
-    and W₀ gets one rank-K update at the block's end. Every sample still sees the
-    weights left by all samples before it: this is per-sample SGD, exactly, but W₀
-    is read once per block instead of once per sample.
-    """
-    W0, b0 = _weights(params, p_off, n_out, n_in, 0)
-    h = n_out[0]
-    m = n_in[0]
-    total = 0.0
-    for start in range(0, order.size, block):
-        kb = min(block, order.size - start)
-        Xb = xb[: kb * m].reshape((kb, m))
-        for t in range(kb):
-            _copy(X[order[start + t]], Xb[t])
-        P = pre[: kb * h].reshape((kb, h))
-        dense_forward_batch(W0, b0, Xb, P)
-        Gm = gram[: kb * kb].reshape((kb, kb))
-        np.dot(Xb, Xb.T, Gm)
-        Gb = gb[: kb * h].reshape((kb, h))
-        z = _output(acts, a_off, n_out, 0)
-        for t in range(kb):
-            s = order[start + t]
-            _copy(P[t], z)
-            for j in range(t):
-                c = lr * (Gm[j, t] + Gm.dtype.type(1))
-                gj = Gb[j]
-                for r in range(h):
-                    z[r] -= c * gj[r]
-            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, Xb[t], acts, 1)
-            loss = loss_value(loss_kind, Y[s], _output(acts, a_off, n_out, kinds.size - 1))
-            total += loss
-            if not np.isfinite(loss):
-                return total
-            g = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, Y[s], lr, loss_kind,
-                                 acts, grad_a, grad_b, 0)  # fmt: skip
-            _copy(g, Gb[t])
-        # W₀ -= lr·Gbᵀ·Xb and b₀ -= lr·Σ Gb: the block's rank-K update.
-        D = dw[: h * m].reshape((h, m))
-        np.dot(Gb.T, Xb, D)
-        for r in range(h):
-            acc = Gb.dtype.type(0)
-            for t in range(kb):
-                acc += Gb[t, r]
-            b0[r] -= lr * acc
-            for c in range(m):
-                W0[r, c] -= lr * D[r, c]
-    return total
+    return use_a
 
 
 @serial
@@ -223,7 +110,7 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     for i in range(params.size):
         ok = ok and np.isfinite(params[i])
     if not ok:
-        _copy(snapshot, params)
+        _copy(snapshot, 0, params, 0, params.size)
         return False
     epoch_loss[e] = total / n
     return True
@@ -233,26 +120,66 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
             loss_kind, epoch_loss, snapshot):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
-    sample order. Each sample's first-layer update is fused with the next sample's
-    first-layer forward (see ``_epoch_fused``).
+    sample order.
+
+    The design's loop exactly: forward, loss gradient, then each layer's backward,
+    which uses the weights forward used and then updates them. The one liberty is an
+    ordering one: the first layer's update for sample t is deferred and fused with
+    the first layer's forward for sample t + 1, the very next thing the loop would do
+    to that matrix, so both share a single pass over W₀.
 
     Writes each epoch's mean training loss into ``epoch_loss`` and returns the number
-    of epochs completed. If a loss turns non-finite, the parameters are restored to
-    ``snapshot`` (their state at the start of that epoch) and the epoch's index is
-    returned, so no NaN ever stays behind.
+    of epochs completed. If a loss or a weight turns non-finite, the parameters are
+    restored to ``snapshot`` (their state at the start of that epoch) and the epoch's
+    index is returned, so no NaN ever stays behind.
     """
     dt = params.dtype
     lr = dt.type(learning_rate)
+    xf = X.reshape(-1)
+    yf = Y.reshape(-1)
+    nf = X.shape[1]
+    k = Y.shape[1]
+    last = kinds.size - 1
     widest = _widest(n_in, n_out)
-    acts = np.empty(a_off[-1] + n_out[-1], dt)
+    acts = np.empty(a_off[last] + n_out[last], dt)
     grad_a = np.empty(widest, dt)
     grad_b = np.empty(widest, dt)
     pending = np.empty(widest, dt)
+    fd = _first_dense(kinds)
+    w0 = p_off[fd]
+    b0 = w0 + n_out[fd] * n_in[fd]
+    fuse = fd == 0
     n_epochs, n = order.shape
     for e in range(n_epochs):
-        _copy(params, snapshot)
-        total = _epoch_fused(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
-                             loss_kind, acts, grad_a, grad_b, pending)  # fmt: skip
+        _copy(params, 0, snapshot, 0, params.size)
+        total = 0.0
+        prev = -1
+        for t in range(n):
+            s = order[e, t]
+            if prev >= 0:
+                dense.update_forward_flat(params, w0, params, b0, n_out[0], n_in[0], xf,
+                                          prev * nf, pending, 0, lr, xf, s * nf, acts,
+                                          a_off[0])  # fmt: skip
+                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, 1)
+            else:
+                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, 0)
+            loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
+            total += loss
+            if not np.isfinite(loss):
+                break
+            in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k, lr,
+                                    loss_kind, acts, grad_a, grad_b, fd)  # fmt: skip
+            g = grad_a if in_a else grad_b
+            if fuse:
+                _copy(g, 0, pending, 0, n_out[0])
+                prev = s
+            else:
+                # An activation comes first: the first Dense layer reads its output.
+                dense.update_flat(params, w0, params, b0, n_out[fd], n_in[fd], acts,
+                                  a_off[fd - 1], g, 0, lr)  # fmt: skip
+        if prev >= 0 and np.isfinite(total):
+            dense.update_flat(params, w0, params, b0, n_out[0], n_in[0], xf, prev * nf,
+                              pending, 0, lr)  # fmt: skip
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
     return n_epochs
@@ -261,27 +188,77 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
 @serial
 def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
                     loss_kind, block, epoch_loss, snapshot):  # fmt: skip
-    """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time
-    (see ``_epoch_blocked``): the same per-sample SGD, for networks whose first layer
-    is Dense and too large for L1. Separate from ``fit_sgd`` so that small networks
-    never compile the matrix-product path."""
+    """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time,
+    for networks whose first layer is Dense and too large for L1.
+
+    Within a block of K samples the first layer's weights after j updates are
+    W₀ − lr·Σ g_i x_iᵀ, so its output for sample t is
+    z_t = W₀x_t + b₀ − lr·Σ_{i<t} g_i (x_i·x_t + 1):
+    the products W₀x_t and x_i·x_t come from two matrix-matrix products per block,
+    and W₀ gets one rank-K update at the block's end. Every sample still sees the
+    weights left by all samples before it: this is per-sample SGD, exactly, but W₀
+    is read once per block instead of once per sample. Separate from ``fit_sgd`` so
+    that small networks never compile the matrix-product path.
+    """
     dt = params.dtype
     lr = dt.type(learning_rate)
+    xf = X.reshape(-1)
+    yf = Y.reshape(-1)
+    k = Y.shape[1]
+    last = kinds.size - 1
     widest = _widest(n_in, n_out)
-    acts = np.empty(a_off[-1] + n_out[-1], dt)
+    acts = np.empty(a_off[last] + n_out[last], dt)
     grad_a = np.empty(widest, dt)
     grad_b = np.empty(widest, dt)
-    xb = np.empty(block * n_in[0], dt)
-    pre = np.empty(block * n_out[0], dt)
+    h = n_out[0]
+    m = n_in[0]
+    xb = np.empty(block * m, dt)
+    pre = np.empty(block * h, dt)
     gram = np.empty(block * block, dt)
-    gb = np.empty(block * n_out[0], dt)
-    dw = np.empty(n_out[0] * n_in[0], dt)
+    gb = np.empty(block * h, dt)
+    dw = np.empty(h * m, dt)
+    W0, b0 = _weights(params, p_off, n_out, n_in, 0)
+    D = dw.reshape((h, m))
     n_epochs, n = order.shape
     for e in range(n_epochs):
-        _copy(params, snapshot)
-        total = _epoch_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order[e], lr,
-                               loss_kind, acts, grad_a, grad_b, block, xb, pre, gram, gb,
-                               dw)  # fmt: skip
+        _copy(params, 0, snapshot, 0, params.size)
+        total = 0.0
+        for start in range(0, n, block):
+            kb = min(block, n - start)
+            Xb = xb[: kb * m].reshape((kb, m))
+            for t in range(kb):
+                _copy(xf, order[e, start + t] * m, xb, t * m, m)
+            P = pre[: kb * h].reshape((kb, h))
+            dense.dense_forward_batch(W0, b0, Xb, P)
+            Gm = gram[: kb * kb].reshape((kb, kb))
+            np.dot(Xb, Xb.T, Gm)
+            for t in range(kb):
+                s = order[e, start + t]
+                _copy(pre, t * h, acts, a_off[0], h)
+                for j in range(t):
+                    c = lr * (gram[j * kb + t] + dt.type(1))
+                    for r in range(h):
+                        acts[a_off[0] + r] -= c * gb[j * h + r]
+                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xb, t * m, acts, 1)
+                loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
+                total += loss
+                if not np.isfinite(loss):
+                    break
+                in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k,
+                                        lr, loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
+                _copy(grad_a if in_a else grad_b, 0, gb, t * h, h)
+            if not np.isfinite(total):
+                break
+            # W₀ -= lr·Gbᵀ·Xb and b₀ -= lr·Σ Gb: the block's rank-K update.
+            Gb = gb[: kb * h].reshape((kb, h))
+            np.dot(Gb.T, Xb, D)
+            for r in range(h):
+                acc = dt.type(0)
+                for t in range(kb):
+                    acc += gb[t * h + r]
+                b0[r] -= lr * acc
+                for c in range(m):
+                    W0[r, c] -= lr * D[r, c]
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
     return n_epochs
@@ -304,7 +281,7 @@ def _bias_activation(kind, Z, b):
             for c in range(cols):
                 z[c] += bias
             if kind != DENSE:
-                activation_forward(kind, z, z)
+                activations.forward_flat(kind, z, 0, z, 0, cols)
 
 
 @serial
@@ -398,19 +375,21 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     grad_a = np.empty(B * widest, dt)
     grad_b = np.empty(B * widest, dt)
     grads = np.zeros_like(params)
-    first_dense = 0
-    while kinds[first_dense] != DENSE:
-        first_dense += 1
+    first_dense = _first_dense(kinds)
+    xf = X.reshape(-1)
+    yf = Y.reshape(-1)
+    nf = n_in[0]
     for e in range(n_epochs):
-        _copy(params, snapshot)
+        _copy(params, 0, snapshot, 0, params.size)
         total = 0.0
         for start in range(0, n, B):
             rows = min(B, n - start)
             Xb = _block(xb, 0, rows, n_in[0])
             Yb = _block(yb, 0, rows, k)
             for t in range(rows):
-                _copy(X[order[e, start + t]], Xb[t])
-                _copy(Y[order[e, start + t]], Yb[t])
+                s = order[e, start + t]
+                _copy(xf, s * nf, xb, t * nf, nf)
+                _copy(yf, s * k, yb, t * k, k)
             _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
             # The loss works on samples in rows: transpose the (k, rows) output.
             Zb = _block(zb, 0, rows, k)
