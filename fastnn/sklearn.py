@@ -69,6 +69,12 @@ def thread_budget() -> int:
     return max(1, min([cores, *limits]))
 
 
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a``, copied if read-only: Numba compiles every kernel again for read-only
+    arrays (as Dask and memory-mapped inputs are), which costs far more than a copy."""
+    return a if a.flags.writeable else a.copy()
+
+
 # -- parameter checks --------------------------------------------------------------
 def _real(name: str, value, low: float, high: float = np.inf, *, low_open=False, high_open=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -291,6 +297,7 @@ class _BaseFastMLP(BaseEstimator):
         X, Y, y = self._validate_input(
             X, y, reset=first, incremental=incremental, binarizer=binarizer
         )
+        X, Y = _writable(X), _writable(Y)
         if first:
             self._reset(X.shape[1], Y.shape[1])
         net = self.network_
@@ -386,7 +393,7 @@ class _BaseFastMLP(BaseEstimator):
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.network_.dtype)
-        return self.network_.predict(X)
+        return self.network_.predict(_writable(X))
 
     # -- sklearn-style views of the weights ------------------------------------
     @property
@@ -410,17 +417,15 @@ class _BaseFastMLP(BaseEstimator):
         net = state.pop("network_", None)
         if net is not None:
             state["_network_npz"] = io.to_bytes(net)
-            state["_network_threads"] = net.threads
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         data = state.pop("_network_npz", None)
-        threads = state.pop("_network_threads", None)
         super().__setstate__(state)
         if data is not None:
             net = io.from_bytes(data)
-            net.threads = min(threads or available_cores(), available_cores())
+            net.threads = thread_budget()  # the cores of the process it lands in
             self.network_ = net
 
 

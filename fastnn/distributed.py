@@ -1,0 +1,279 @@
+"""Running fastnn on a Dask cluster: one shared compile cache, no oversubscription.
+
+``configure_cluster(client)`` prepares every worker of a ``dask.distributed``
+cluster for fastnn:
+
+* **Threads.** Each worker gets as many threads as its ``nthreads`` (its share of
+  the cores): ``NUMBA_NUM_THREADS`` and the OpenMP/BLAS thread variables are set
+  in the worker's environment before it starts (a nanny plugin, which restarts the
+  workers), and in the running worker ``numba.set_num_threads`` and a threadpoolctl
+  BLAS limit are applied (a worker plugin). fastnn's scikit-learn estimators size
+  their networks to that BLAS limit, so workers never oversubscribe the cores.
+* **Compile cache.** Numba compiles fastnn's kernels once per machine and caches
+  them on disk. Pointing every worker's ``NUMBA_CACHE_DIR`` at one directory lets
+  the workers share that cache; with ``warm_up=True`` one worker compiles first and
+  the others load its result instead of compiling the same kernels at once.
+
+Use it with scikit-learn's searches through joblib's Dask backend::
+
+    from dask.distributed import Client, LocalCluster
+    import joblib
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1") as cluster, \\
+            Client(cluster) as client:
+        configure_cluster(client, cache_dir="numba-cache")
+        with joblib.parallel_config(backend="dask"):
+            search.fit(X, y)
+
+Needs the ``dask`` extra: ``pip install "fastnn-numba[dask]"``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+try:
+    from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        'fastnn.distributed needs dask.distributed: pip install "fastnn-numba[dask]"'
+    ) from exc
+
+from .validation import check_dtype, check_positive_int
+
+#: Environment variables that size the thread pools of Numba, OpenMP and the BLAS
+#: libraries NumPy and SciPy may load.
+THREAD_VARIABLES = (
+    "NUMBA_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def worker_environment(threads: int, cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """The environment a worker process should start with.
+
+    Parameters
+    ----------
+    threads : int
+        Threads for Numba, OpenMP and BLAS: the worker's share of the cores.
+    cache_dir : str or os.PathLike, optional
+        Numba's on-disk compile cache (``NUMBA_CACHE_DIR``), as an absolute path.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    threads = check_positive_int("threads", threads)
+    env = dict.fromkeys(THREAD_VARIABLES, str(threads))
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = os.path.abspath(os.fspath(cache_dir))
+    return env
+
+
+def _check_cache_dir(cache_dir) -> str | None:
+    if cache_dir is None:
+        return None
+    if not isinstance(cache_dir, str | os.PathLike):
+        raise TypeError(f"cache_dir={cache_dir!r} must be a path (str or os.PathLike) or None")
+    return os.path.abspath(os.fspath(cache_dir))
+
+
+class FastnnNannyPlugin(NannyPlugin):
+    """Sets each worker's thread and cache variables before its process starts.
+
+    Registering it restarts the workers, so that Numba and the BLAS libraries read
+    the variables when they load. Workers without a nanny are unaffected; the
+    ``FastnnWorkerPlugin`` covers them as far as a running process allows.
+
+    Parameters
+    ----------
+    cache_dir : str or os.PathLike, optional
+        One ``NUMBA_CACHE_DIR`` for every worker.
+    threads : int, optional
+        Threads per worker; by default each worker's ``nthreads``.
+    """
+
+    name = "fastnn-environment"
+    restart = True
+
+    def __init__(self, cache_dir=None, threads: int | None = None) -> None:
+        self.cache_dir = _check_cache_dir(cache_dir)
+        self.threads = None if threads is None else check_positive_int("threads", threads)
+
+    def setup(self, nanny) -> None:
+        threads = self.threads or nanny.nthreads or 1
+        nanny.env.update(worker_environment(threads, self.cache_dir))
+
+
+class FastnnWorkerPlugin(WorkerPlugin):
+    """Limits a running worker's Numba and BLAS threads and points Numba's cache.
+
+    Parameters
+    ----------
+    cache_dir : str or os.PathLike, optional
+        Applied to Numba's configuration, which takes effect for kernels the
+        worker has not loaded yet (fastnn loads them on first use).
+    threads : int, optional
+        Threads per worker; by default the worker's ``nthreads``.
+    """
+
+    name = "fastnn-threads"
+
+    def __init__(self, cache_dir=None, threads: int | None = None) -> None:
+        self.cache_dir = _check_cache_dir(cache_dir)
+        self.threads = None if threads is None else check_positive_int("threads", threads)
+        self._limiter = None
+
+    def setup(self, worker) -> None:
+        threads = self.threads or worker.state.nthreads or 1
+        os.environ.update(worker_environment(threads, self.cache_dir))
+        import numba
+
+        if self.cache_dir is not None:
+            numba.config.CACHE_DIR = self.cache_dir
+        # Numba's count is per thread: this sets the default for the worker's other
+        # threads only through NUMBA_NUM_THREADS, which the nanny plugin provides.
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        from .threads import _controller
+
+        controller = _controller()
+        if controller is not None:
+            # Process-wide: holds for every thread until teardown.
+            self._limiter = controller.limit(limits=threads, user_api="blas")
+
+    def teardown(self, worker) -> None:
+        if self._limiter is not None:
+            self._limiter.restore_original_limits()
+            self._limiter = None
+
+
+def _kernel_dispatchers() -> list:
+    from numba.core.registry import CPUDispatcher
+
+    seen: dict[int, Any] = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("fastnn.kernels") and module is not None:
+            for value in vars(module).values():
+                if isinstance(value, CPUDispatcher):
+                    seen[id(value)] = value
+    return list(seen.values())
+
+
+def worker_report() -> dict[str, Any]:
+    """What a worker runs with: its thread settings, Numba's cache directory, and
+    how many kernel signatures it compiled (cache misses) or loaded (cache hits).
+
+    Run it on every worker with ``client.run(worker_report)``.
+    """
+    import numba
+
+    from .sklearn import thread_budget
+
+    hits = misses = 0
+    for dispatcher in _kernel_dispatchers():
+        hits += sum(dispatcher.stats.cache_hits.values())
+        misses += sum(dispatcher.stats.cache_misses.values())
+    return {
+        "numba_threads": numba.get_num_threads(),
+        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+        "blas_threads": thread_budget(),
+        "cache_dir": numba.config.CACHE_DIR or None,
+        "cache_hits": hits,
+        "cache_misses": misses,
+        "environment": {k: os.environ.get(k) for k in (*THREAD_VARIABLES, "NUMBA_CACHE_DIR")},
+    }
+
+
+def warm_up(dtypes: Iterable = (np.float64,)) -> dict[str, Any]:
+    """Compile (or load from the cache) the kernels the scikit-learn estimators
+    run by default, for each dtype; return ``worker_report()``.
+
+    That is minibatch training (with an optimizer state and L2) and predict, on a
+    tiny network: the kernels are specialised on array types only, so this covers
+    any layer sizes, activations, losses and optimizers. Per-sample SGD
+    (``batch_size=1``) is left to compile on first use, then shared through the
+    cache like the rest.
+    """
+    from .layers import Dense, ReLU
+    from .network import Network
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 3))
+    y = rng.integers(0, 2, size=16)
+    for dtype in dtypes:
+        net = Network([Dense(3, 4), ReLU(), Dense(4, 2)], loss="cross_entropy", dtype=dtype)
+        net.fit(X, y, epochs=1, batch_size=4, optimizer="adam", l2=1e-4)
+        net.predict(X)
+    return worker_report()
+
+
+def configure_cluster(
+    client,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    threads: int | None = None,
+    warm_up: bool = True,
+    dtypes: Iterable = (np.float64,),
+) -> dict[str, dict[str, Any]]:
+    """Prepare every worker of ``client``'s cluster for fastnn.
+
+    Registers ``FastnnNannyPlugin`` (restarting workers that have a nanny, so
+    their environment is set before Numba loads) and ``FastnnWorkerPlugin``; with
+    ``warm_up``, compiles fastnn's kernels on one worker, then loads them from the
+    shared cache on the others. Workers that join later get the same settings.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    cache_dir : str or os.PathLike, optional
+        One Numba cache directory for the cluster; it must be reachable by every
+        worker (all workers of a LocalCluster share the machine's disk). By default
+        Numba's own location is kept: next to fastnn's kernels when that is
+        writable, which all processes on a machine already share.
+    threads : int, optional
+        Threads per worker; by default each worker's ``nthreads``.
+    warm_up : bool
+        Compile the kernels before any task needs them.
+    dtypes : iterable of dtype
+        The float types to warm up (np.float32 and/or np.float64).
+
+    Returns
+    -------
+    dict
+        ``worker_report()`` of each worker, by address.
+    """
+    cache_dir = _check_cache_dir(cache_dir)
+    if threads is not None:
+        threads = check_positive_int("threads", threads)
+    dtypes = [check_dtype(d) for d in dtypes]
+    if cache_dir is not None:
+        os.makedirs(cache_dir, exist_ok=True)
+    client.register_plugin(FastnnNannyPlugin(cache_dir, threads))
+    client.register_plugin(FastnnWorkerPlugin(cache_dir, threads))
+    workers = sorted(client.nthreads())
+    if not warm_up or not workers:
+        return client.run(worker_report)
+    # One worker compiles and fills the cache; then the rest load from it at once.
+    first = client.submit(_warm_up_task, dtypes, workers=[workers[0]], pure=False)
+    reports = {workers[0]: first.result()}
+    rest = [
+        client.submit(_warm_up_task, dtypes, workers=[w], pure=False, allow_other_workers=False)
+        for w in workers[1:]
+    ]
+    for address, future in zip(workers[1:], rest, strict=True):
+        reports[address] = future.result()
+    return reports
+
+
+def _warm_up_task(dtypes) -> dict[str, Any]:
+    return warm_up(dtypes)
