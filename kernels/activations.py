@@ -13,6 +13,8 @@ per-sample loop never builds an array view.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import types
 from numba.extending import overload
@@ -73,6 +75,50 @@ def _tanh32(v):
     return t if v == v else v  # NaN stays NaN
 
 
+# float64 tanh in the same form (libm's tanh is a scalar call of 25-45 ns): exp(r)
+# by its degree-13 Taylor polynomial, and the odd series of tanh through x²¹ below
+# |x| = 0.3; within 2.5 ulps of tanh (libm: about 1).
+_POW2_64 = np.array([2.0**-k for k in range(64)], dtype=np.float64)
+_TANH_CLAMP_64 = 19.1  # tanh(19.1) rounds to 1 in float64
+_EXP_TAYLOR_64 = np.array([1.0 / math.factorial(d) for d in range(14)])
+# tanh x = Σ c_n x^(2n+1), c_n = 2^(2n)(2^(2n) - 1)·B_2n/(2n)!  (B: Bernoulli numbers)
+_TANH_SERIES_64 = np.array(
+    [
+        -0.3333333333333333,
+        0.13333333333333333,
+        -0.05396825396825397,
+        0.021869488536155203,
+        -0.008863235529902197,
+        0.003592128036572481,
+        -0.0014558343870513183,
+        0.000590027440945586,
+        -0.00023912911424355248,
+        9.691537956929451e-05,
+    ]
+)
+
+
+@serial
+def _tanh64(v):
+    a = min(abs(v), _TANH_CLAMP_64)
+    y = -2.0 * a
+    kf = np.floor(y * 1.4426950408889634 + 0.5)
+    r = y - kf * 6.93147180369123816490e-01 - kf * 1.90821492927058770002e-10
+    p = _EXP_TAYLOR_64[13]
+    for d in range(12, -1, -1):
+        p = p * r + _EXP_TAYLOR_64[d]
+    e = p * _POW2_64[min(max(np.int64(-kf), 0), 63)]
+    big = (1.0 - e) / (1.0 + e)
+    s = a * a
+    q = _TANH_SERIES_64[9]
+    for n in range(8, -1, -1):
+        q = q * s + _TANH_SERIES_64[n]
+    small = a + a * s * q
+    t = small if a < 0.3 else big
+    t = t if v >= 0 else -t
+    return t if v == v else v  # NaN stays NaN
+
+
 @serial
 def _sigmoid32(v):
     one = np.float32(1)
@@ -83,7 +129,7 @@ def _sigmoid32(v):
 
 
 def tanh_scalar(v):
-    """tanh of one value: the vectorisable form in float32, libm otherwise."""
+    """tanh of one value, in a vectorisable form for float32 and float64."""
     raise NotImplementedError  # only ever called compiled
 
 
@@ -100,7 +146,7 @@ def _is_float32(v) -> bool:
 def _tanh_scalar_impl(v):
     if _is_float32(v):
         return lambda v: _tanh32(v)
-    return lambda v: np.tanh(v)
+    return lambda v: _tanh64(v)
 
 
 @overload(sigmoid_scalar)
@@ -122,41 +168,44 @@ def _sigmoid_by_sign(v):
 @serial(inline="always")
 def forward_flat(kind, x, x0, out, o0, n):
     """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
+    xs = x[x0 : x0 + n]
+    os = out[o0 : o0 + n]
     if kind == TANH:
         for i in range(n):
-            out[o0 + i] = tanh_scalar(x[x0 + i])
+            os[i] = tanh_scalar(xs[i])
     elif kind == SIGMOID:
         for i in range(n):
-            out[o0 + i] = sigmoid_scalar(x[x0 + i])
+            os[i] = sigmoid_scalar(xs[i])
     elif kind == RELU:
         zero = x.dtype.type(0)
         for i in range(n):
-            v = x[x0 + i]
-            out[o0 + i] = v if v > zero else zero
+            v = xs[i]
+            os[i] = v if v > zero else zero
     else:
         for i in range(n):
-            out[o0 + i] = x[x0 + i]
+            os[i] = xs[i]
 
 
 @serial(inline="always")
 def backward_flat(kind, y, y0, grad, g0, out, o0, n):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x)."""
+    ys = y[y0 : y0 + n]
+    gs = grad[g0 : g0 + n]
+    os = out[o0 : o0 + n]
     one = y.dtype.type(1)
     zero = y.dtype.type(0)
     if kind == TANH:
         for i in range(n):
-            v = y[y0 + i]
-            out[o0 + i] = grad[g0 + i] * (one - v * v)
+            os[i] = gs[i] * (one - ys[i] * ys[i])
     elif kind == SIGMOID:
         for i in range(n):
-            v = y[y0 + i]
-            out[o0 + i] = grad[g0 + i] * v * (one - v)
+            os[i] = gs[i] * ys[i] * (one - ys[i])
     elif kind == RELU:
         for i in range(n):
-            out[o0 + i] = grad[g0 + i] if y[y0 + i] > zero else zero
+            os[i] = gs[i] if ys[i] > zero else zero
     else:
         for i in range(n):
-            out[o0 + i] = grad[g0 + i]
+            os[i] = gs[i]
 
 
 @serial

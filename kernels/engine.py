@@ -35,8 +35,10 @@ DENSE = 0
 def _copy(src, s0, dst, d0, n):
     """dst[d0:d0+n] = src[s0:s0+n] (a plain loop: slice assignment would compile
     Numba's shape-error formatting, seconds of start-up)."""
+    s = src[s0 : s0 + n]
+    d = dst[d0 : d0 + n]
     for i in range(n):
-        dst[d0 + i] = src[s0 + i]
+        d[i] = s[i]
 
 
 @serial
@@ -234,11 +236,13 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
             np.dot(Xb, Xb.T, Gm)
             for t in range(kb):
                 s = order[e, start + t]
-                _copy(pre, t * h, acts, a_off[0], h)
+                z = acts[a_off[0] : a_off[0] + h]
+                _copy(pre, t * h, z, 0, h)
                 for j in range(t):
                     c = lr * (gram[j * kb + t] + dt.type(1))
+                    gj = gb[j * h : (j + 1) * h]
                     for r in range(h):
-                        acts[a_off[0] + r] -= c * gb[j * h + r]
+                        z[r] -= c * gj[r]
                 _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xb, t * m, acts, 1)
                 loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
                 total += loss
