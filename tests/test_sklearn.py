@@ -34,7 +34,15 @@ Y_REG = Y_REG / Y_REG.std()
 CHECKED = [
     FastMLPClassifier((32,), max_iter=50, learning_rate_init=0.02, random_state=0),
     FastMLPRegressor((32,), max_iter=50, learning_rate_init=0.02, random_state=0),
-]
+    FastMLPClassifier(
+        (32,), solver="sgd", dtype=np.float32, max_iter=50, learning_rate_init=0.02,
+        random_state=0,
+    ),
+    FastMLPRegressor(
+        (32,), activation="tanh", backend="numpy", max_iter=50, learning_rate_init=0.02,
+        random_state=0,
+    ),
+]  # fmt: skip
 
 
 @parametrize_with_checks(CHECKED)
@@ -326,3 +334,28 @@ def test_network_respects_an_outer_blas_limit():
         assert thread_budget() == 1
         clf = FastMLPClassifier((4,), max_iter=2, random_state=0).fit(X_IRIS, Y_IRIS)
     assert clf.network_.threads == 1
+
+
+def test_read_only_inputs_reach_the_network_writable(monkeypatch):
+    # Numba would compile every kernel again for read-only arrays (Dask hands
+    # tasks read-only inputs), so the estimators pass the network writable ones.
+    X = X_IRIS.copy()
+    X.flags.writeable = False
+    y = Y_IRIS.copy()
+    y.flags.writeable = False
+    clf = FastMLPClassifier((4,), max_iter=2, random_state=0)
+    seen = []
+    fit, predict = fn.Network.fit, fn.Network.predict
+
+    def spy_fit(self, X, Y, *args, **kwargs):
+        seen.append(X.flags.writeable and Y.flags.writeable)
+        return fit(self, X, Y, *args, **kwargs)
+
+    def spy_predict(self, X):
+        seen.append(X.flags.writeable)
+        return predict(self, X)
+
+    monkeypatch.setattr(fn.Network, "fit", spy_fit)
+    monkeypatch.setattr(fn.Network, "predict", spy_predict)
+    clf.fit(X, y).predict(X)
+    assert len(seen) == 3 and all(seen)
