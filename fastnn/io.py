@@ -28,8 +28,9 @@ import contextlib
 import hashlib
 import io
 import json
+import numbers
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -66,14 +67,16 @@ def _check_path(path) -> str:
     return os.fspath(path)
 
 
-def _new_file_mode(path: str) -> int:
-    """The permissions the file gets: the old file's, or the umask's default."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """Create a new, empty temporary file next to the target. Opening with mode
+    0o666 lets the process umask set its permissions, as for any new file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - a 48-bit name collision
+            continue
 
 
 def atomic_write(path, write: Callable[[IO[bytes]], object]) -> None:
@@ -99,14 +102,14 @@ def atomic_write(path, write: Callable[[IO[bytes]], object]) -> None:
         )
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory; pass a file name")
-    mode = _new_file_mode(path)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep a replaced file's mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -137,6 +140,21 @@ def _layer_spec(index: int, layer: Layer) -> dict[str, Any]:
             "init": layer.init,
         }
     return {"type": name}
+
+
+def _json_seed(seed):
+    """The network's seed as JSON: None, an int, or a list of ints."""
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed)
+    if isinstance(seed, list | tuple | np.ndarray) and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in seed
+    ):
+        return [int(v) for v in seed]
+    raise TypeError(
+        f"the network's seed {seed!r} cannot be saved: use None, an int or a list of ints"
+    )
 
 
 def _rng_state(net: Network) -> dict | None:
@@ -180,7 +198,7 @@ def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         "loss": net.loss,
         "dtype": net.dtype.name,
         "backend": net.backend,
-        "seed": net.seed,
+        "seed": _json_seed(net.seed),
         "rng_state": _rng_state(net),
         "optimizer": opt_meta,
         "arrays": {

@@ -320,3 +320,35 @@ def test_bytes_round_trip(saved):
         io.from_bytes(data.replace(net.params[:4].tobytes(), b"\0" * 32))
     with pytest.raises(TypeError, match="expects bytes"):
         io.from_bytes("text")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_file_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        make_net().save(tmp_path / "new.npz")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "new.npz").stat().st_mode & 0o777 == 0o644  # as any new file
+    path = tmp_path / "kept.npz"
+    make_net().save(path)
+    path.chmod(0o600)
+    make_net().save(path)
+    assert path.stat().st_mode & 0o777 == 0o600  # a replaced file keeps its mode
+
+
+@pytest.mark.parametrize("seed", [np.int64(7), [1, 2, 3]])
+def test_seed_kinds_round_trip(tmp_path, seed):
+    net = make_net(seed=seed)
+    net.save(tmp_path / "m.npz")
+    loaded = fn.load(tmp_path / "m.npz")
+    assert loaded.seed == (int(seed) if np.isscalar(seed) else list(seed))
+    assert np.array_equal(loaded.params, net.params)
+
+
+def test_unsavable_seed(tmp_path):
+    net = make_net()
+    net.seed = np.random.SeedSequence(1)
+    with pytest.raises(TypeError, match="seed"):
+        net.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
