@@ -308,7 +308,14 @@ class _BaseFastMLP(BaseEstimator):
         n = X.shape[0]
         batch = self._batch_size(n)
         n_batches = -(-n // batch)
-        optimizer = net.optimizer if net.optimizer is not None else self._new_optimizer()
+        # Go on with the network's optimizer (and its state) unless its settings changed.
+        optimizer = self._new_optimizer()
+        if net.optimizer is not None and net.optimizer.get_config() == optimizer.get_config():
+            optimizer = net.optimizer
+        if self.early_stopping and self.validation_scores_ is None:  # switched on by warm start
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = np.inf
         sgd_schedule = self.learning_rate if self.solver == "sgd" else "constant"
 
         self.n_iter_ = self.n_iter_ if incremental else 0

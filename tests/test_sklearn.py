@@ -359,3 +359,16 @@ def test_read_only_inputs_reach_the_network_writable(monkeypatch):
     monkeypatch.setattr(fn.Network, "predict", spy_predict)
     clf.fit(X, y).predict(X)
     assert len(seen) == 3 and all(seen)
+
+
+def test_warm_start_with_changed_solver_and_stopping():
+    reg = FastMLPRegressor((8,), solver="sgd", max_iter=3, warm_start=True, random_state=0)
+    reg.fit(X_REG, Y_REG)
+    assert reg.network_.optimizer.name == "sgd"
+    reg.set_params(solver="adam", early_stopping=True).fit(X_REG, Y_REG)
+    assert reg.network_.optimizer.name == "adam" and reg.network_.optimizer.step > 0
+    assert len(reg.validation_scores_) == reg.n_iter_ > 0
+    adam = reg.network_.optimizer
+    reg.set_params(early_stopping=False).fit(X_REG, Y_REG)
+    assert reg.network_.optimizer is adam  # unchanged settings: state carries on
+    assert np.isfinite(reg.best_loss_)
