@@ -177,7 +177,7 @@ def worker_report() -> dict[str, Any]:
     """
     import numba
 
-    from .sklearn import thread_budget
+    from .threads import default_threads
 
     hits = misses = 0
     for dispatcher in _kernel_dispatchers():
@@ -186,7 +186,7 @@ def worker_report() -> dict[str, Any]:
     return {
         "numba_threads": numba.get_num_threads(),
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
-        "blas_threads": thread_budget(),
+        "blas_threads": default_threads(),
         "cache_dir": numba.config.CACHE_DIR or None,
         "cache_hits": hits,
         "cache_misses": misses,

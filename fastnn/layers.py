@@ -27,8 +27,13 @@ class Layer:
         if dtype is not None:
             self.dtype = check_dtype(dtype)
         if backend is not None:
-            self._ops = get_ops(backend)
+            get_ops(backend)  # validates the name
             self.backend = backend
+
+    @property
+    def _ops(self):
+        # Looked up, not stored, so layers pickle (modules don't).
+        return get_ops(self.backend)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -14,7 +14,7 @@ from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
-from .threads import available_cores, blas_threads
+from .threads import blas_threads, default_threads
 from .validation import check_array, check_dtype, check_positive_float, check_positive_int
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
@@ -43,7 +43,9 @@ class Network:
     seed : int or None
         Seeds the initial weights and the shuffling; the same seed gives the same run.
     threads : int, optional
-        Cores for minibatch training and predict (BLAS threads); all by default.
+        Cores for minibatch training and predict. By default, as many as the
+        process's BLAS may use at the time of the call: every core, or fewer under an
+        outer limit (joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``).
         Per-sample SGD always uses one.
 
     Attributes
@@ -63,12 +65,10 @@ class Network:
         threads: int | None = None,
     ) -> None:
         layers = list(layers)
-        self.threads = (
-            available_cores() if threads is None else check_positive_int("threads", threads)
-        )
+        self.threads = None if threads is None else check_positive_int("threads", threads)
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
-        self._ops = get_ops(backend)
+        get_ops(backend)  # validates the name
         self._plan = build_plan(layers)
         if loss == "binary_cross_entropy" and isinstance(layers[-1], Sigmoid):
             raise ValueError(
@@ -86,6 +86,25 @@ class Network:
         self.initialize(np.random.default_rng(init_seed))
 
     # -- structure ---------------------------------------------------------------
+    @property
+    def _ops(self):
+        # Looked up, not stored, so networks pickle (modules don't).
+        return get_ops(self.backend)
+
+    def __setstate__(self, state: dict) -> None:
+        # Pickle stores each layer's weights as a copy: make them views again.
+        self.__dict__.update(state)
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                start = self._plan.p_off[i]
+                layer.bind(self.params[start : start + layer.n_params])
+
+    @property
+    def n_threads(self) -> int:
+        """The cores minibatch training and predict use now: ``threads`` if set, else
+        the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
+        return default_threads() if self.threads is None else self.threads
+
     @property
     def dense_layers(self) -> list[Dense]:
         return [layer for layer in self.layers if isinstance(layer, Dense)]
@@ -361,7 +380,7 @@ class Network:
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
-        with blas_threads(self.threads):
+        with blas_threads(self.n_threads):
             completed = self._ops.fit_minibatch(
                 p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
                 batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
@@ -373,9 +392,10 @@ class Network:
     # -- inference ---------------------------------------------------------------
     def _logits(self, X: np.ndarray) -> np.ndarray:
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        chunks = min(self.threads, X.shape[0] // PREDICT_BLOCK)
+        threads = self.n_threads
+        chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         if chunks <= 1:
-            with blas_threads(self.threads):
+            with blas_threads(threads):
                 self._forward_rows(X, Z)
             return Z
         # Whole row ranges per thread, each with single-threaded BLAS: the kernels

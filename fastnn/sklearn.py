@@ -39,7 +39,6 @@ from .backends import BACKENDS
 from .layers import Dense, Identity, Layer, ReLU, Sigmoid, Tanh
 from .network import Network
 from .optimizers import SGD, Adam, Optimizer
-from .threads import _controller, available_cores
 from .validation import check_dtype
 
 #: scikit-learn's activation names -> fastnn layers
@@ -55,18 +54,6 @@ LEARNING_RATES = ("constant", "invscaling", "adaptive")
 AUTO_BATCH = 200
 #: The "adaptive" schedule stops once the learning rate falls to this.
 MIN_ADAPTIVE_RATE = 1e-6
-
-
-def thread_budget() -> int:
-    """The BLAS threads a new network may use: every core, or fewer when an outer
-    threadpoolctl limit is in force (set by joblib's workers, a Dask worker
-    configured by ``fastnn.distributed``, or ``threadpool_limits``)."""
-    cores = available_cores()
-    controller = _controller()
-    if controller is None:
-        return cores
-    limits = [lib["num_threads"] for lib in controller.select(user_api="blas").info()]
-    return max(1, min([cores, *limits]))
 
 
 def _writable(a: np.ndarray) -> np.ndarray:
@@ -215,7 +202,6 @@ class _BaseFastMLP(BaseEstimator):
             dtype=self.dtype,
             backend=self.backend,
             seed=seed,
-            threads=thread_budget(),
         )
 
     def _new_optimizer(self) -> Optimizer:
@@ -431,9 +417,7 @@ class _BaseFastMLP(BaseEstimator):
         data = state.pop("_network_npz", None)
         super().__setstate__(state)
         if data is not None:
-            net = io.from_bytes(data)
-            net.threads = thread_budget()  # the cores of the process it lands in
-            self.network_ = net
+            self.network_ = io.from_bytes(data)
 
 
 class FastMLPClassifier(ClassifierMixin, _BaseFastMLP):

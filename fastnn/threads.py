@@ -48,3 +48,15 @@ def blas_threads(n: int) -> Iterator[None]:
         return
     with controller.limit(limits=n, user_api="blas"):
         yield
+
+
+def default_threads() -> int:
+    """The BLAS threads a network may use now: every core, or fewer when an outer
+    threadpoolctl limit is in force (joblib's workers, a Dask worker configured by
+    ``fastnn.distributed``, or ``threadpool_limits``)."""
+    cores = available_cores()
+    controller = _controller()
+    if controller is None:
+        return cores
+    limits = [lib["num_threads"] for lib in controller.select(user_api="blas").info()]
+    return max(1, min([cores, *limits]))

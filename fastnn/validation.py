@@ -63,6 +63,10 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one sample")
     arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not arr.flags.writeable:
+        # Numba compiles every kernel again for read-only arrays (as memory maps and
+        # Dask's inputs are): a copy costs far less.
+        arr = arr.copy()
     # A finite sum proves every value finite (NaN and inf propagate) without the
     # boolean temporary of np.isfinite; only a non-finite sum needs the full check.
     if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():

@@ -146,3 +146,24 @@ def test_divergence_in_a_later_epoch_keeps_earlier_progress():
     epoch = int(str(info.value).split("epoch ")[1].split(":")[0])
     assert epoch == len(seen) + 1 > 1
     assert np.isfinite(net.params).all()
+
+
+def test_network_pickles_with_weights_as_views():
+    import pickle
+
+    X, Y = _data(20, 200, 10)
+    net = _big()
+    net.fit(X, Y, epochs=1)
+    again = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(again.predict(X), net.predict(X))
+    again.layers[0].weights[0, 0] = 42.0  # still a view into the parameter buffer
+    assert again.params[0] == 42.0
+    again.fit(X, Y, epochs=1)
+
+
+def test_read_only_input_is_accepted():
+    X, Y = _data(20, 200, 10)
+    X.flags.writeable = False
+    net = _big()
+    net.fit(X, Y, epochs=1)
+    assert net.predict(X).shape == (20, 10)

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import fastnn as fn
-from fastnn.threads import available_cores
+from fastnn.threads import available_cores, default_threads
 
 
 def _data(seed):
@@ -41,8 +41,8 @@ def test_concurrent_fit_and_predict_from_8_threads():
 
 def test_thread_setting():
     net = fn.Network([fn.Dense(2, 1)])
-    assert net.threads == available_cores()
-    assert fn.Network([fn.Dense(2, 1)], threads=1).threads == 1
+    assert net.threads is None and net.n_threads == default_threads() <= available_cores()
+    assert fn.Network([fn.Dense(2, 1)], threads=1).n_threads == 1
     for bad in (0, -2, 1.5):
         try:
             fn.Network([fn.Dense(2, 1)], threads=bad)
@@ -62,3 +62,10 @@ def test_per_sample_sgd_does_not_depend_on_threads():
         net.fit(X, y, epochs=2, shuffle=True)
         results.append(net.params.copy())
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_default_follows_an_outer_blas_limit():
+    threadpoolctl = __import__("pytest").importorskip("threadpoolctl")
+    net = fn.Network([fn.Dense(2, 1)])
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert net.n_threads == 1
