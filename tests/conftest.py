@@ -27,7 +27,7 @@ class Measured:
 _MEASURED = Measured()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def measured() -> Measured:
     """``measured(name, value)`` keeps the largest ``value`` per ``name`` and returns
     ``value``, for use inside an assertion."""
