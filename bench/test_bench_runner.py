@@ -59,6 +59,7 @@ def test_format_table_puts_systems_side_by_side(xor_rows):
     w2 = next(line for line in lines if line.startswith("w2 "))
     assert "skipped" in w2 and "MISMATCH" in w2
     assert "torch is not installed" in table and "layer 0 W differs" in table
+    assert f"{xor_rows[0]['workload']}: {xor_rows[0]['about']}" in table
     assert "BLAS" in table and "torch" in table.split("workload")[0]
     assert fb.format_table([]) == "no benchmark rows"
 

@@ -5,10 +5,10 @@ The workloads and every system's implementation live in ``fastnn.benchmarks``, w
 initial weights and checked against its reference (fastnn against its NumPy twin,
 every other system against fastnn); only then is it timed.
 
-Two cases time something other than the full workload, and say so in
-``extra_info``: the NumPy twin runs a tenth of the XOR epochs (``scale``), and the
-start-up cases are child processes, whose wall time pytest-benchmark records (the
-runner reports the time measured inside the child instead).
+Two kinds of case time something other than the full workload, and say so in
+``extra_info``: at the quick and smoke sizes the NumPy twin runs a fraction of the
+XOR epochs (``scale``), and the start-up cases are child processes, whose wall time
+pytest-benchmark records (the runner reports the time measured inside the child).
 """
 
 from __future__ import annotations
