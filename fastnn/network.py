@@ -19,6 +19,9 @@ from .validation import check_array, check_dtype, check_positive_float, check_po
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
 PREDICT_BLOCK = 256
+#: Multiply-adds per extra thread: below this, waking BLAS threads costs more than
+#: the work they would share.
+WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
 
@@ -101,9 +104,13 @@ class Network:
 
     @property
     def n_threads(self) -> int:
-        """The cores minibatch training and predict use now: ``threads`` if set, else
-        the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
+        """The cores minibatch training and predict may use now: ``threads`` if set,
+        else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
+
+    def _threads_for(self, rows: int) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products."""
+        return max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -380,7 +387,7 @@ class Network:
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
-        with blas_threads(self.n_threads):
+        with blas_threads(self._threads_for(min(batch_size, X.shape[0]))):
             completed = self._ops.fit_minibatch(
                 p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
                 batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
@@ -392,7 +399,7 @@ class Network:
     # -- inference ---------------------------------------------------------------
     def _logits(self, X: np.ndarray) -> np.ndarray:
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self.n_threads
+        threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         if chunks <= 1:
             with blas_threads(threads):
