@@ -26,6 +26,7 @@ from . import __version__
 
 PROG = "fastnn"
 INSTALL_HINT = 'pip install "fastnn-numba[cli]"'
+BENCH_INSTALL_HINT = 'pip install "fastnn-numba[cli,bench]"'
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 EXIT_USAGE = 2
@@ -93,12 +94,12 @@ def _layer_sizes(text: str) -> list[int]:
 
 
 # -- helpers ----------------------------------------------------------------------------
-def _require(module: str, what: str):
+def _require(module: str, what: str, hint: str = INSTALL_HINT):
     """Import an optional dependency, or fail with the install command."""
     try:
         return __import__(module)
     except ImportError:
-        raise CLIError(f"{what} needs {module}, which is not installed: {INSTALL_HINT}") from None
+        raise CLIError(f"{what} needs {module}, which is not installed: {hint}") from None
 
 
 def _check_output(path: str | None, option: str) -> None:
@@ -429,31 +430,29 @@ def cmd_bench(args) -> int:
     _check_output(args.plot, "--plot")
     if args.plot:
         _require("matplotlib", "--plot")
+    _require("threadpoolctl", "fastnn bench", BENCH_INSTALL_HINT)
     from . import benchmarks
+    from .threads import available_cores
 
+    # Before Numba, torch or JAX load: they read their thread settings once.
+    benchmarks.pin_environment(args.threads or available_cores())
     rows = benchmarks.run(quick=args.quick, threads=args.threads)
     print(benchmarks.format_table(rows))
     if args.json:
-        from .io import atomic_write
-
-        # write_json takes a path: let it fill a temporary file, then move that over.
-        atomic_write(args.json, lambda f: _copy_json(benchmarks.write_json, rows, args.json, f))
+        benchmarks.write_json(rows, args.json)  # atomic
     if args.plot:
         from .plotting import plot_benchmark_ratios
 
         plot_benchmark_ratios(rows, args.plot)
+    mismatched = [f"{r['workload']}/{r['system']}" for r in rows if r.get("status") == "mismatch"]
+    if mismatched:
+        print(
+            f"{PROG}: {len(mismatched)} result(s) disagreed with their reference and were not "
+            f"timed: {', '.join(mismatched)}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
-
-
-def _copy_json(write_json, rows, path: str, f) -> None:
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        scratch = os.path.join(tmp, "bench.json")
-        write_json(rows, scratch)
-        with open(scratch, "rb") as src:
-            f.write(src.read())
 
 
 # -- parser ----------------------------------------------------------------------------

@@ -151,12 +151,12 @@ def plot_benchmark_ratios(rows: Sequence[Mapping], path) -> None:
     ----------
     rows : sequence of mapping
         Rows as ``fastnn.benchmarks.run`` returns them, with the keys "workload",
-        "system" and "ratio" (time relative to fastnn; a row without a ratio is
-        skipped).
+        "system" and "ratio" (its median time / fastnn's). Rows without a ratio, or
+        whose "status" is not "ok" (skipped, mismatch), are left out.
     path : str or os.PathLike
         The PNG file to write, ``BENCH_SIZE`` at ``DPI``.
     """
-    rows = [row for row in rows if row.get("ratio") is not None]
+    rows = [r for r in rows if r.get("ratio") is not None and r.get("status", "ok") == "ok"]
     if not rows:
         raise ValueError("no benchmark rows with a ratio to plot")
     workloads = list(dict.fromkeys(str(row["workload"]) for row in rows))
@@ -175,7 +175,7 @@ def plot_benchmark_ratios(rows: Sequence[Mapping], path) -> None:
         ax.set_yscale("log")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(x, workloads, rotation=20, ha="right")
-    ax.set(ylabel="time relative to fastnn", title="Benchmarks")
+    ax.set(ylabel="time / fastnn's time (lower is faster)", title="Benchmarks")
     ax.legend(fontsize="small")
     ax.grid(True, axis="y", alpha=0.3)
     save_png(fig, os.fspath(path))

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -403,60 +402,62 @@ def test_read_table_rejects_malformed_csv(tmp_path, text, message):
 
 
 # -- bench -----------------------------------------------------------------------------
-def _benchmarks_module(monkeypatch, rows):
-    """fastnn.benchmarks with ``run`` replaced, so no benchmark actually runs."""
-    try:
-        from fastnn import benchmarks
+def _benchmarks_with_rows(monkeypatch, rows):
+    """fastnn.benchmarks with ``run`` replaced (no benchmark runs); returns its calls."""
+    from fastnn import benchmarks
 
-        stand_in = False
-    except ImportError:  # not written yet: stand in with the documented interface
-        benchmarks = types.ModuleType("fastnn.benchmarks")
-        benchmarks.format_table = lambda rows: "\n".join(
-            f"{r['workload']} {r['system']} {r['median_s']} {r['ratio']}" for r in rows
-        )
-
-        def write_json(rows, path):
-            with open(path, "w") as f:
-                json.dump(rows, f)
-
-        benchmarks.write_json = write_json
-        monkeypatch.setitem(sys.modules, "fastnn.benchmarks", benchmarks)
-        monkeypatch.setattr(fastnn, "benchmarks", benchmarks, raising=False)
-        stand_in = True
+    # bench pins thread variables in os.environ: restore them after the test.
+    for name in (*benchmarks.THREAD_ENV, "NUMBA_NUM_THREADS", "XLA_FLAGS"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
     calls = []
 
     def run(quick=False, threads=None):
         calls.append((quick, threads))
         return rows
 
-    monkeypatch.setattr(benchmarks, "run", run, raising=not stand_in)
+    monkeypatch.setattr(benchmarks, "run", run)
     return calls
+
+
+def bench_row(workload, system, median_s, ratio, status="ok"):
+    return {"workload": workload, "system": system, "unit": "run", "units": 1,
+            "median_s": median_s, "unit_us": median_s * 1e6, "ratio": ratio,
+            "status": status, "notes": ""}  # fmt: skip
 
 
 def test_bench_prints_table_and_writes_json_and_plot(tmp_path, monkeypatch, capsys):
     rows = [
-        {"workload": "mnist-mlp", "system": "fastnn", "median_s": 0.5, "ratio": 1.0},
-        {"workload": "mnist-mlp", "system": "torch", "median_s": 1.5, "ratio": 3.0},
-        {"workload": "xor", "system": "fastnn", "median_s": 0.01, "ratio": 1.0},
-        {"workload": "xor", "system": "torch", "median_s": 0.2, "ratio": 20.0},
+        bench_row("mnist-mlp", "fastnn", 0.5, 1.0),
+        bench_row("mnist-mlp", "torch", 1.5, 3.0),
+        bench_row("xor", "fastnn", 0.01, 1.0),
+        bench_row("xor", "torch", 0.2, 20.0),
     ]
-    calls = _benchmarks_module(monkeypatch, rows)
+    calls = _benchmarks_with_rows(monkeypatch, rows)
     json_path, png_path = tmp_path / "bench.json", tmp_path / "bench.png"
-    status = cli.main(
-        ["bench", "--quick", "--threads", "1", "--json", str(json_path), "--plot", str(png_path)]
-    )
+    status = cli.main(["bench", "--quick", "--threads", "1", "--json", str(json_path),
+                       "--plot", str(png_path)])  # fmt: skip
     assert status == 0
     assert calls == [(True, 1)]
     out = capsys.readouterr().out
-    assert "mnist-mlp" in out and "torch" in out
-    saved = json.loads(json_path.read_text())
-    assert "mnist-mlp" in json.dumps(saved) and "20" in json.dumps(saved)
+    assert "mnist-mlp" in out and "torch" in out and "20.00x" in out
+    assert json.loads(json_path.read_text()) == rows
     assert_png(png_path, plotting.pixel_size(plotting.BENCH_SIZE))
     assert no_temp_files(tmp_path)
 
 
+def test_bench_reports_mismatches(tmp_path, monkeypatch, capsys):
+    rows = [bench_row("xor", "fastnn", 0.01, 1.0), bench_row("xor", "jax", 0.02, None, "mismatch")]
+    _benchmarks_with_rows(monkeypatch, rows)
+    assert cli.main(["bench", "--plot", str(tmp_path / "b.png")]) == 1
+    assert "xor/jax" in capsys.readouterr().err
+    assert_png(tmp_path / "b.png", plotting.pixel_size(plotting.BENCH_SIZE))
+
+
 def test_bench_checks_output_paths_before_running(tmp_path, monkeypatch, capsys):
-    calls = _benchmarks_module(monkeypatch, [])
+    calls = _benchmarks_with_rows(monkeypatch, [])
     status = cli.main(["bench", "--json", str(tmp_path / "missing" / "b.json")])
     assert status == 2
     assert calls == []
