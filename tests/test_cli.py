@@ -223,25 +223,13 @@ def test_progress_bar_on_a_terminal(trained):
     folder = trained[0]
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal 100 columns wide, then the command
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-        os.chdir(folder)
-        os.execve(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "fastnn",
-                "train",
-                "train.csv",
-                "--layers",
-                "4",
-                "--epochs",
-                "3",
-                "-o",
-                "tty_model.npz",
-            ],
-            ENV,
-        )
+        try:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+            os.chdir(folder)
+            command = "train train.csv --layers 4 --epochs 3 -o tty_model.npz".split()
+            os.execve(sys.executable, [sys.executable, "-m", "fastnn", *command], ENV)
+        finally:
+            os._exit(127)  # only if exec failed: never return into pytest
     output = b""
     while True:
         try:
