@@ -38,7 +38,7 @@ _SMALL = np.float32(0.3)
 _TANH_CLAMP = np.float32(9.0)  # tanh(9) rounds to 1 in float32
 
 
-@serial
+@serial(inline="always")
 def _exp_neg32(a):
     """exp(-a) for float32 a >= 0, flushed to 0 below exp(-87) ≈ 1.6e-38 (where the
     exact value would be subnormal). NaN in, finite junk out: callers pass NaN on."""
@@ -58,7 +58,7 @@ def _exp_neg32(a):
     return e if a <= _EXP_CLAMP else np.float32(0)
 
 
-@serial
+@serial(inline="always")
 def _tanh32(v):
     one = np.float32(1)
     a = min(abs(v), _TANH_CLAMP)
@@ -98,7 +98,7 @@ _TANH_SERIES_64 = np.array(
 )
 
 
-@serial
+@serial(inline="always")
 def _tanh64(v):
     a = min(abs(v), _TANH_CLAMP_64)
     y = -2.0 * a
@@ -119,7 +119,7 @@ def _tanh64(v):
     return t if v == v else v  # NaN stays NaN
 
 
-@serial
+@serial(inline="always")
 def _sigmoid32(v):
     one = np.float32(1)
     e = _exp_neg32(abs(v))  # by sign: e^-|x| never overflows
@@ -142,14 +142,14 @@ def _is_float32(v) -> bool:
     return isinstance(v, types.Float) and v.bitwidth == 32
 
 
-@overload(tanh_scalar)
+@overload(tanh_scalar, inline="always")
 def _tanh_scalar_impl(v):
     if _is_float32(v):
         return lambda v: _tanh32(v)
     return lambda v: _tanh64(v)
 
 
-@overload(sigmoid_scalar)
+@overload(sigmoid_scalar, inline="always")
 def _sigmoid_scalar_impl(v):
     if _is_float32(v):
         return lambda v: _sigmoid32(v)
@@ -165,47 +165,87 @@ def _sigmoid_by_sign(v):
     return e / (one + e)
 
 
+# Each activation's loop is its own compiled function, which LLVM vectorises (inside
+# a dispatch on a run-time ``kind`` it leaves them scalar). They index with unsigned
+# offsets, so they need neither views (an atomic reference count each, which
+# dominates small layers) nor Numba's negative-index checks (which stop
+# vectorisation).
+U = np.uint64
+
+
+@serial
+def _tanh_loop(x, x0, out, o0, n):
+    for i in range(n):
+        out[U(o0) + U(i)] = tanh_scalar(x[U(x0) + U(i)])
+
+
+@serial
+def _sigmoid_loop(x, x0, out, o0, n):
+    for i in range(n):
+        out[U(o0) + U(i)] = sigmoid_scalar(x[U(x0) + U(i)])
+
+
+@serial
+def _relu_loop(x, x0, out, o0, n):
+    zero = x.dtype.type(0)
+    for i in range(n):
+        v = x[U(x0) + U(i)]
+        out[U(o0) + U(i)] = v if v > zero else zero
+
+
+@serial
+def _copy_loop(x, x0, out, o0, n):
+    for i in range(n):
+        out[U(o0) + U(i)] = x[U(x0) + U(i)]
+
+
+@serial
+def _tanh_grad_loop(y, y0, g, g0, out, o0, n):
+    one = y.dtype.type(1)
+    for i in range(n):
+        v = y[U(y0) + U(i)]
+        out[U(o0) + U(i)] = g[U(g0) + U(i)] * (one - v * v)
+
+
+@serial
+def _sigmoid_grad_loop(y, y0, g, g0, out, o0, n):
+    one = y.dtype.type(1)
+    for i in range(n):
+        v = y[U(y0) + U(i)]
+        out[U(o0) + U(i)] = g[U(g0) + U(i)] * v * (one - v)
+
+
+@serial
+def _relu_grad_loop(y, y0, g, g0, out, o0, n):
+    zero = y.dtype.type(0)
+    for i in range(n):
+        out[U(o0) + U(i)] = g[U(g0) + U(i)] if y[U(y0) + U(i)] > zero else zero
+
+
 @serial(inline="always")
 def forward_flat(kind, x, x0, out, o0, n):
     """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
-    xs = x[x0 : x0 + n]
-    os = out[o0 : o0 + n]
     if kind == TANH:
-        for i in range(n):
-            os[i] = tanh_scalar(xs[i])
+        _tanh_loop(x, x0, out, o0, n)
     elif kind == SIGMOID:
-        for i in range(n):
-            os[i] = sigmoid_scalar(xs[i])
+        _sigmoid_loop(x, x0, out, o0, n)
     elif kind == RELU:
-        zero = x.dtype.type(0)
-        for i in range(n):
-            v = xs[i]
-            os[i] = v if v > zero else zero
+        _relu_loop(x, x0, out, o0, n)
     else:
-        for i in range(n):
-            os[i] = xs[i]
+        _copy_loop(x, x0, out, o0, n)
 
 
 @serial(inline="always")
 def backward_flat(kind, y, y0, grad, g0, out, o0, n):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x)."""
-    ys = y[y0 : y0 + n]
-    gs = grad[g0 : g0 + n]
-    os = out[o0 : o0 + n]
-    one = y.dtype.type(1)
-    zero = y.dtype.type(0)
     if kind == TANH:
-        for i in range(n):
-            os[i] = gs[i] * (one - ys[i] * ys[i])
+        _tanh_grad_loop(y, y0, grad, g0, out, o0, n)
     elif kind == SIGMOID:
-        for i in range(n):
-            os[i] = gs[i] * ys[i] * (one - ys[i])
+        _sigmoid_grad_loop(y, y0, grad, g0, out, o0, n)
     elif kind == RELU:
-        for i in range(n):
-            os[i] = gs[i] if ys[i] > zero else zero
+        _relu_grad_loop(y, y0, grad, g0, out, o0, n)
     else:
-        for i in range(n):
-            os[i] = gs[i]
+        _copy_loop(grad, g0, out, o0, n)
 
 
 @serial

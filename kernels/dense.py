@@ -15,71 +15,73 @@ import numpy as np
 
 from .config import serial
 
-# The *_flat kernels slice local 1-D views once and loop over them with plain range
-# indices: an index such as W[w0 + r * n_in + c] would get Numba's negative-index
-# wraparound check on every element, which stops the loop from vectorising.
+# The *_flat kernels index with unsigned offsets: a signed index such as
+# W[w0 + r * n_in + c] gets Numba's negative-index wraparound check on every element,
+# which stops the loop from vectorising, and slicing views instead costs an atomic
+# reference count per view, which dominates small layers.
+U = np.uint64
 
 
 @serial(inline="always")
 def forward_flat(W, w0, b, b0, n_out, n_in, x, x0, out, o0):
     """out = W·x + b, with W row-major at W[w0:], b at b[b0:], x at x[x0:]."""
-    xs = x[x0 : x0 + n_in]
+    xs = U(x0)
     for r in range(n_out):
-        row = W[w0 + r * n_in : w0 + (r + 1) * n_in]
+        row = U(w0 + r * n_in)
         acc = W.dtype.type(0)
         for c in range(n_in):
-            acc += row[c] * xs[c]
-        out[o0 + r] = acc + b[b0 + r]
+            acc += W[row + U(c)] * x[xs + U(c)]
+        out[U(o0 + r)] = acc + b[U(b0 + r)]
 
 
 @serial(inline="always")
 def backward_sgd_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr, grad_in, i0):
     """grad_in = Wᵀ·g with the weights forward used, then W -= lr·g·xᵀ, b -= lr·g:
     one pass over W."""
-    xs = x[x0 : x0 + n_in]
-    gi = grad_in[i0 : i0 + n_in]
+    xs = U(x0)
+    gi = U(i0)
     zero = W.dtype.type(0)
     for c in range(n_in):
-        gi[c] = zero
+        grad_in[gi + U(c)] = zero
     for r in range(n_out):
-        gr = g[g0 + r]
+        gr = g[U(g0 + r)]
         step = lr * gr
-        row = W[w0 + r * n_in : w0 + (r + 1) * n_in]
+        row = U(w0 + r * n_in)
         for c in range(n_in):
-            w = row[c]
-            gi[c] += w * gr
-            row[c] = w - step * xs[c]
-        b[b0 + r] -= step
+            w = W[row + U(c)]
+            grad_in[gi + U(c)] += w * gr
+            W[row + U(c)] = w - step * x[xs + U(c)]
+        b[U(b0 + r)] -= step
 
 
 @serial(inline="always")
 def update_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr):
     """W -= lr·g·xᵀ and b -= lr·g, for a layer whose input gradient nobody needs."""
-    xs = x[x0 : x0 + n_in]
+    xs = U(x0)
     for r in range(n_out):
-        step = lr * g[g0 + r]
-        row = W[w0 + r * n_in : w0 + (r + 1) * n_in]
+        step = lr * g[U(g0 + r)]
+        row = U(w0 + r * n_in)
         for c in range(n_in):
-            row[c] -= step * xs[c]
-        b[b0 + r] -= step
+            W[row + U(c)] -= step * x[xs + U(c)]
+        b[U(b0 + r)] -= step
 
 
 @serial(inline="always")
 def update_forward_flat(W, w0, b, b0, n_out, n_in, xp, p0, g, g0, lr, xn, n0, z, z0):
     """W -= lr·g·x_pᵀ, b -= lr·g, then z = W·x_n + b: one pass over W for one
     sample's update and the next sample's forward."""
-    xps = xp[p0 : p0 + n_in]
-    xns = xn[n0 : n0 + n_in]
+    ps = U(p0)
+    ns = U(n0)
     for r in range(n_out):
-        step = lr * g[g0 + r]
-        row = W[w0 + r * n_in : w0 + (r + 1) * n_in]
+        step = lr * g[U(g0 + r)]
+        row = U(w0 + r * n_in)
         acc = W.dtype.type(0)
         for c in range(n_in):
-            w = row[c] - step * xps[c]
-            row[c] = w
-            acc += w * xns[c]
-        b[b0 + r] -= step
-        z[z0 + r] = acc + b[b0 + r]
+            w = W[row + U(c)] - step * xp[ps + U(c)]
+            W[row + U(c)] = w
+            acc += w * xn[ns + U(c)]
+        b[U(b0 + r)] -= step
+        z[U(z0 + r)] = acc + b[U(b0 + r)]
 
 
 @serial

@@ -35,10 +35,9 @@ DENSE = 0
 def _copy(src, s0, dst, d0, n):
     """dst[d0:d0+n] = src[s0:s0+n] (a plain loop: slice assignment would compile
     Numba's shape-error formatting, seconds of start-up)."""
-    s = src[s0 : s0 + n]
-    d = dst[d0 : d0 + n]
+    u = np.uint64
     for i in range(n):
-        d[i] = s[i]
+        dst[u(d0) + u(i)] = src[u(s0) + u(i)]
 
 
 @serial
