@@ -301,7 +301,8 @@ def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except ValueError as exc:
         if "is not a valid fastnn model file" in str(exc):
             raise
-        raise _fail(path, f"it is not a readable .npz archive ({exc})") from exc
+        # NumPy's own message here suggests loading with pickle: never pass that on.
+        raise _fail(path, "it is not a readable .npz archive (not a zip file)") from exc
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as exc:
         raise _fail(
             path, f"the archive is corrupt or truncated ({type(exc).__name__}: {exc})"

@@ -15,7 +15,14 @@ from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
 from .threads import blas_threads, default_threads
-from .validation import check_array, check_dtype, check_positive_float, check_positive_int
+from .validation import (
+    check_array,
+    check_bool,
+    check_dtype,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+)
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
 PREDICT_BLOCK = 256
@@ -68,6 +75,7 @@ class Network:
         threads: int | None = None,
     ) -> None:
         layers = list(layers)
+        seed = check_seed(seed)
         self.threads = None if threads is None else check_positive_int("threads", threads)
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
@@ -261,6 +269,8 @@ class Network:
         epochs = check_positive_int("epochs", epochs)
         learning_rate = check_positive_float("learning_rate", learning_rate)
         batch_size = check_positive_int("batch_size", batch_size)
+        shuffle = check_bool("shuffle", shuffle)
+        early_stopping = check_bool("early_stopping", early_stopping)
         patience = check_positive_int("patience", patience)
         schedule = get_schedule(lr_schedule)
         opt = self._resolve_optimizer(optimizer)

@@ -45,7 +45,13 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
     Rejects complex, object, string and empty input with a message that says how to
     fix it. Returns the input itself when it already fits (no copy).
     """
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(
+            f"{name} is not a rectangular array ({exc}): give every sample the same "
+            "number of values"
+        ) from None
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(
@@ -62,6 +68,13 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
         )
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): pass at least one sample")
+    if kind == "f" and np.dtype(dtype).itemsize < arr.dtype.itemsize:
+        limit = np.finfo(dtype).max
+        if np.isfinite(arr.sum()) and np.abs(arr).max() > limit:
+            raise ValueError(
+                f"{name} holds values beyond the {np.dtype(dtype).name} range (±{limit:.3g}): "
+                "scale the data, or use dtype=np.float64"
+            )
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not arr.flags.writeable:
         # Numba compiles every kernel again for read-only arrays (as memory maps and
@@ -76,3 +89,25 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
             "remove or impute those values before training"
         )
     return arr
+
+
+def check_seed(seed):
+    """``seed`` as NumPy's SeedSequence takes it: None, a non-negative integer, or a
+    sequence of them."""
+
+    def ok(v) -> bool:
+        return not isinstance(v, bool) and isinstance(v, numbers.Integral) and v >= 0
+
+    if seed is None or ok(seed):
+        return seed if seed is None else int(seed)
+    if isinstance(seed, list | tuple) and seed and all(ok(v) for v in seed):
+        return seed
+    raise ValueError(
+        f"seed={seed!r} must be None, a non-negative integer (e.g. seed=0) or a sequence of them"
+    )
+
+
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}={value!r} must be True or False")
+    return bool(value)

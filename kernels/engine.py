@@ -103,6 +103,18 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
 
 
 @serial
+def _sample_workspace(kinds, n_in, n_out, a_off, X, Y):
+    """Flat views of X and Y, the output width, the last layer's index, and the
+    buffers of one sample's activations and gradients."""
+    dt = X.dtype
+    last = kinds.size - 1
+    widest = _widest(n_in, n_out)
+    acts = np.empty(a_off[last] + n_out[last], dt)
+    grads = np.empty((2, widest), dt)
+    return X.reshape(-1), Y.reshape(-1), Y.shape[1], last, acts, grads[0], grads[1]
+
+
+@serial
 def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     """Record epoch e's mean loss. If the loss or any parameter is no longer finite
     (saturating activations can keep the loss finite while weights overflow), restore
@@ -136,16 +148,9 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     """
     dt = params.dtype
     lr = dt.type(learning_rate)
-    xf = X.reshape(-1)
-    yf = Y.reshape(-1)
     nf = X.shape[1]
-    k = Y.shape[1]
-    last = kinds.size - 1
-    widest = _widest(n_in, n_out)
-    acts = np.empty(a_off[last] + n_out[last], dt)
-    grad_a = np.empty(widest, dt)
-    grad_b = np.empty(widest, dt)
-    pending = np.empty(widest, dt)
+    xf, yf, k, last, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
+    pending = np.empty_like(grad_a)
     fd = _first_dense(kinds)
     w0 = p_off[fd]
     b0 = w0 + n_out[fd] * n_in[fd]
@@ -203,14 +208,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     """
     dt = params.dtype
     lr = dt.type(learning_rate)
-    xf = X.reshape(-1)
-    yf = Y.reshape(-1)
-    k = Y.shape[1]
-    last = kinds.size - 1
-    widest = _widest(n_in, n_out)
-    acts = np.empty(a_off[last] + n_out[last], dt)
-    grad_a = np.empty(widest, dt)
-    grad_b = np.empty(widest, dt)
+    xf, yf, k, last, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
     h = n_out[0]
     m = n_in[0]
     xb = np.empty(block * m, dt)

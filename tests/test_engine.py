@@ -167,3 +167,28 @@ def test_read_only_input_is_accepted():
     net = _big()
     net.fit(X, Y, epochs=1)
     assert net.predict(X).shape == (20, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "word"),
+    [({"seed": -1}, ValueError, "seed"), ({"seed": "a"}, ValueError, "seed")],
+)
+def test_bad_seed(kwargs, error, word):
+    with pytest.raises(error, match=word):
+        fn.Network([fn.Dense(2, 1)], **kwargs)
+
+
+def test_shuffle_must_be_a_bool():
+    net = fn.Network([fn.Dense(2, 1)])
+    before = net.params.copy()
+    with pytest.raises(TypeError, match="shuffle"):
+        net.fit(np.ones((3, 2)), np.ones((3, 1)), shuffle="no")
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_float32_overflow_and_ragged_input_are_named():
+    net = fn.Network([fn.Dense(2, 1)], dtype=np.float32)
+    with pytest.raises(ValueError, match="float32 range"):
+        net.fit(np.full((2, 2), 1e39), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="rectangular"):
+        net.fit([[1.0, 2.0], [3.0]], np.zeros((2, 1)))
