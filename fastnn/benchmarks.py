@@ -1278,9 +1278,13 @@ def digits_workload(size: str = "full", threads: int = 1) -> Workload:
     def accuracy(net) -> float:
         return float(np.mean(net.predict(Xte).argmax(axis=1) == yte))
 
+    # The same model and algorithm, differing only in the shuffles: after a few epochs
+    # that difference still moves accuracy by several points (the smoke pass runs one),
+    # while a broken implementation stays near chance, 0.1.
+    tolerance = 0.05 if epochs >= 10 else 0.10
+
     def compare(got: float, want: float) -> str | None:
-        # The same model and algorithm, differing only in the shuffles.
-        if abs(got - want) > 0.05:
+        if abs(got - want) > tolerance:
             return f"test accuracy {got:.3f} against {want:.3f}"
         return None
 
