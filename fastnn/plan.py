@@ -22,11 +22,6 @@ class Plan:
     a_off: np.ndarray
     n_params: int
     n_acts: int
-    widest: int
-
-    @property
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.kinds, self.n_in, self.n_out, self.p_off
 
 
 def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
@@ -79,8 +74,7 @@ def build_plan(layers: list[Layer]) -> Plan:
             raise TypeError(f"layers[{i}] ({type(layer).__name__}) has no compiled kernel")
         a_off[i] = acts
         acts += int(n_out[i])
-    widest = int(max(n_in.max(), n_out.max()))
-    return Plan(kinds, n_in, n_out, p_off, a_off, params, acts, widest)
+    return Plan(kinds, n_in, n_out, p_off, a_off, params, acts)
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
