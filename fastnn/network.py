@@ -278,10 +278,7 @@ class Network:
             raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
-        validation = self._validation_split(X, Y, validation_data, validation_fraction)
-        if validation_fraction is not None:
-            X, Y = validation[2], validation[3]
-            validation = validation[:2]
+        validation, X, Y = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
         if validation is not None:
@@ -313,7 +310,7 @@ class Network:
             for e, loss in enumerate(losses):
                 history["loss"].append(loss)
                 if validation is not None:
-                    history["val_loss"].append(self.evaluate(*validation))
+                    history["val_loss"].append(self._mean_loss(*validation))
                 if callback is not None:
                     callback(done + e + 1, history)
                 if early_stopping:
@@ -332,7 +329,7 @@ class Network:
         return history
 
     def _resolve_optimizer(self, spec) -> Optimizer:
-        current = getattr(self, "optimizer", None)
+        current = self.optimizer
         if spec is None:
             return current if current is not None else SGD()
         if isinstance(spec, str) and current is not None and current.name == spec:
@@ -342,16 +339,16 @@ class Network:
         return get_optimizer(spec)
 
     def _validation_split(self, X, Y, validation_data, fraction):
-        """(X_val, Y_val) from ``validation_data``, or (X_val, Y_val, X_train, Y_train)
-        when ``fraction`` holds out part of (X, Y); None when neither is given."""
+        """(validation pair or None, X_train, Y_train): the pair is ``validation_data``
+        checked, or the ``fraction`` of (X, Y) the seeded generator holds out."""
         if validation_data is not None and fraction is not None:
             raise ValueError("pass validation_data or validation_fraction, not both")
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, Y_val)")
-            return self._check_XY(*validation_data, prefix="validation ")
+            return self._check_XY(*validation_data, prefix="validation "), X, Y
         if fraction is None:
-            return None
+            return None, X, Y
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
             raise TypeError(f"validation_fraction={fraction!r} must be a number in (0, 1)")
         n_val = round(fraction * X.shape[0]) if 0 < fraction < 1 else 0
@@ -362,7 +359,7 @@ class Network:
             )
         idx = self._rng.permutation(X.shape[0])
         val, train = np.sort(idx[:n_val]), np.sort(idx[n_val:])
-        return X[val], Y[val], X[train], Y[train]
+        return (X[val], Y[val]), X[train], Y[train]
 
     def _diverged(self, epoch: int, learning_rate: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -448,7 +445,10 @@ class Network:
 
     def evaluate(self, X, Y) -> float:
         """The mean loss over the samples of (X, Y)."""
-        X, Y = self._check_XY(X, Y)
+        return self._mean_loss(*self._check_XY(X, Y))
+
+    def _mean_loss(self, X: np.ndarray, Y: np.ndarray) -> float:
+        # For arrays already checked, as fit's validation data is.
         return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
 
     # -- persistence -------------------------------------------------------------
