@@ -19,7 +19,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .config import serial
+from .config import bare, serial
 
 TANH, SIGMOID, RELU, IDENTITY = 1, 2, 3, 4
 
@@ -173,19 +173,19 @@ def _sigmoid_by_sign(v):
 U = np.uint64
 
 
-@serial
+@bare
 def _tanh_loop(x, x0, out, o0, n):
     for i in range(n):
         out[U(o0) + U(i)] = tanh_scalar(x[U(x0) + U(i)])
 
 
-@serial
+@bare
 def _sigmoid_loop(x, x0, out, o0, n):
     for i in range(n):
         out[U(o0) + U(i)] = sigmoid_scalar(x[U(x0) + U(i)])
 
 
-@serial
+@bare
 def _relu_loop(x, x0, out, o0, n):
     zero = x.dtype.type(0)
     for i in range(n):
@@ -193,13 +193,13 @@ def _relu_loop(x, x0, out, o0, n):
         out[U(o0) + U(i)] = v if v > zero else zero
 
 
-@serial
+@bare
 def _copy_loop(x, x0, out, o0, n):
     for i in range(n):
         out[U(o0) + U(i)] = x[U(x0) + U(i)]
 
 
-@serial
+@bare
 def _tanh_grad_loop(y, y0, g, g0, out, o0, n):
     one = y.dtype.type(1)
     for i in range(n):
@@ -207,7 +207,7 @@ def _tanh_grad_loop(y, y0, g, g0, out, o0, n):
         out[U(o0) + U(i)] = g[U(g0) + U(i)] * (one - v * v)
 
 
-@serial
+@bare
 def _sigmoid_grad_loop(y, y0, g, g0, out, o0, n):
     one = y.dtype.type(1)
     for i in range(n):
@@ -215,7 +215,7 @@ def _sigmoid_grad_loop(y, y0, g, g0, out, o0, n):
         out[U(o0) + U(i)] = g[U(g0) + U(i)] * v * (one - v)
 
 
-@serial
+@bare
 def _relu_grad_loop(y, y0, g, g0, out, o0, n):
     zero = y.dtype.type(0)
     for i in range(n):

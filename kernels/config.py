@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import numba
+from numba.core.options import DefaultOptions
 
 FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
@@ -20,3 +21,17 @@ FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
 serial = functools.partial(
     numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy"
 )
+
+# Kernels that only read and write arrays their caller owns are compiled without
+# Numba's reference counting. Every array a compiled helper binds costs an atomic
+# increment and decrement, and in the per-sample loop of a small network those
+# dominated the arithmetic (a 2-3-1 network spent half its time on them). Without
+# the runtime such a kernel cannot allocate at all: a stray allocation in a hot loop
+# is a compile error. ``_nrt`` is Numba's switch for this; on a Numba without it,
+# these kernels keep the runtime and are only slower.
+_NO_RUNTIME = {"_nrt": False} if hasattr(DefaultOptions, "_nrt") else {}
+
+#: Serial kernels that allocate nothing and are only called from other kernels.
+#: One rule keeps the counts balanced: a ``bare`` kernel never returns an array, and
+#: never calls a counted kernel that returns one (pass views in from the caller).
+bare = functools.partial(serial, **_NO_RUNTIME)

@@ -24,14 +24,15 @@ import numpy as np
 
 from . import activations, dense, losses
 from .activations import RELU, activation_backward, activation_forward
-from .config import serial
+from .config import bare, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
 DENSE = 0
+U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
 
 
-@serial
+@bare
 def _copy(src, s0, dst, d0, n):
     """dst[d0:d0+n] = src[s0:s0+n] (a plain loop: slice assignment would compile
     Numba's shape-error formatting, seconds of start-up)."""
@@ -40,7 +41,7 @@ def _copy(src, s0, dst, d0, n):
         dst[u(d0) + u(i)] = src[u(s0) + u(i)]
 
 
-@serial
+@bare
 def _widest(n_in, n_out):
     w = 0
     for i in range(n_in.size):
@@ -48,7 +49,7 @@ def _widest(n_in, n_out):
     return w
 
 
-@serial
+@bare
 def _first_dense(kinds):
     i = 0
     while kinds[i] != DENSE:
@@ -114,7 +115,7 @@ def _sample_workspace(kinds, n_in, n_out, a_off, X, Y):
     return X.reshape(-1), Y.reshape(-1), Y.shape[1], last, acts, grads[0], grads[1]
 
 
-@serial
+@bare
 def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     """Record epoch e's mean loss. If the loss or any parameter is no longer finite
     (saturating activations can keep the loss finite while weights overflow), restore
@@ -146,11 +147,20 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     restored to ``snapshot`` (their state at the start of that epoch) and the epoch's
     index is returned, so no NaN ever stays behind.
     """
+    xf, yf, k, _, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
+    pending = np.empty_like(grad_a)
+    return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, X.shape[1], k, order,
+                       learning_rate, loss_kind, epoch_loss, snapshot, acts, grad_a, grad_b,
+                       pending)  # fmt: skip
+
+
+@bare
+def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, learning_rate,
+                loss_kind, epoch_loss, snapshot, acts, grad_a, grad_b, pending):  # fmt: skip
+    """``fit_sgd``'s epochs, on buffers it allocated: no reference counting here."""
     dt = params.dtype
     lr = dt.type(learning_rate)
-    nf = X.shape[1]
-    xf, yf, k, last, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
-    pending = np.empty_like(grad_a)
+    last = kinds.size - 1
     fd = _first_dense(kinds)
     w0 = p_off[fd]
     b0 = w0 + n_out[fd] * n_in[fd]
@@ -208,7 +218,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     """
     dt = params.dtype
     lr = dt.type(learning_rate)
-    xf, yf, k, last, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
+    xf, yf, k, _, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
     h = n_out[0]
     m = n_in[0]
     xb = np.empty(block * m, dt)
@@ -231,23 +241,9 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
             dense.dense_forward_batch(W0, b0, Xb, P)
             Gm = gram[: kb * kb].reshape((kb, kb))
             np.dot(Xb, Xb.T, Gm)
-            for t in range(kb):
-                s = order[e, start + t]
-                z = acts[a_off[0] : a_off[0] + h]
-                _copy(pre, t * h, z, 0, h)
-                for j in range(t):
-                    c = lr * (gram[j * kb + t] + dt.type(1))
-                    gj = gb[j * h : (j + 1) * h]
-                    for r in range(h):
-                        z[r] -= c * gj[r]
-                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xb, t * m, acts, 1)
-                loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
-                total += loss
-                if not np.isfinite(loss):
-                    break
-                in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k,
-                                        lr, loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
-                _copy(grad_a if in_a else grad_b, 0, gb, t * h, h)
+            total += _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k,
+                                    order[e, start : start + kb], lr, loss_kind, acts, grad_a,
+                                    grad_b, pre, gram, gb)  # fmt: skip
             if not np.isfinite(total):
                 break
             # W₀ -= lr·Gbᵀ·Xb and b₀ -= lr·Σ Gb: the block's rank-K update.
@@ -263,6 +259,39 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
     return n_epochs
+
+
+@bare
+def _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k, samples, lr,
+                   loss_kind, acts, grad_a, grad_b, pre, gram, gb):  # fmt: skip
+    """The per-sample steps of one block of ``fit_sgd_blocked``: each sample's first
+    layer output is corrected for the block's earlier updates (see there), then
+    forward, loss and backward through the later layers; the first layer's output
+    gradients are kept in ``gb``. Returns the block's summed loss, stopping at the
+    first non-finite one. No reference counting here."""
+    dt = params.dtype
+    last = kinds.size - 1
+    h = n_out[0]
+    kb = samples.size
+    total = 0.0
+    z0 = U(a_off[0])
+    for t in range(kb):
+        s = samples[t]
+        _copy(pre, t * h, acts, a_off[0], h)
+        for j in range(t):
+            c = lr * (gram[j * kb + t] + dt.type(1))
+            g0 = U(j * h)
+            for r in range(h):
+                acts[z0 + U(r)] -= c * gb[g0 + U(r)]
+        _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xb, t * n_in[0], acts, 1)
+        loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
+        total += loss
+        if not np.isfinite(loss):
+            break
+        in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k, lr,
+                                loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
+        _copy(grad_a if in_a else grad_b, 0, gb, t * h, h)
+    return total
 
 
 @serial
