@@ -42,6 +42,15 @@ def test_digits(measure, bench_size, bench_threads, system):
     assert 0.5 < accuracy <= 1.0, f"{system} reached a test accuracy of only {accuracy:.3f}"
 
 
+@pytest.mark.parametrize("system", ("fastnn", "torch", "sklearn"))
+def test_digits_race(measure, bench_size, bench_threads, system):
+    """Digits 64-64-10: wall-clock time to 97 % test accuracy, each system's best settings."""
+    case = measure(fb.race_workload(bench_size, bench_threads), system)
+    accuracy, epochs = case.reached
+    assert accuracy >= fb.SIZE_TABLE[bench_size].race_target
+    assert 1 <= epochs <= fb.SIZE_TABLE[bench_size].race_max_epochs
+
+
 @pytest.mark.parametrize("system", TRAINING)
 def test_minibatch(measure, bench_size, bench_threads, system):
     """784-256-128-10 ReLU, cross-entropy, momentum 0.9, batch 64: µs per sample."""
