@@ -172,13 +172,14 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
         prev = -1
         for t in range(n):
             s = order[e, t]
+            first = 0
             if prev >= 0:
                 dense.update_forward_flat(params, w0, params, b0, n_out[0], n_in[0], xf,
                                           prev * nf, pending, 0, lr, xf, s * nf, acts,
                                           a_off[0])  # fmt: skip
-                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, 1)
-            else:
-                _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, 0)
+                first = 1
+            # One inlined copy of the forward pass: each copy costs seconds of compiling.
+            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, first)
             loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
             total += loss
             if not np.isfinite(loss):
