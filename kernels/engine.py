@@ -103,16 +103,11 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
     return use_a
 
 
-@serial
-def _sample_workspace(kinds, n_in, n_out, a_off, X, Y):
-    """Flat views of X and Y, the output width, the last layer's index, and the
-    buffers of one sample's activations and gradients."""
-    dt = X.dtype
-    last = kinds.size - 1
-    widest = _widest(n_in, n_out)
-    acts = np.empty(a_off[last] + n_out[last], dt)
-    grads = np.empty((2, widest), dt)
-    return X.reshape(-1), Y.reshape(-1), Y.shape[1], last, acts, grads[0], grads[1]
+def _sample_buffers(n_in, n_out, a_off, dtype):
+    """One sample's activations, and three buffers as wide as the widest layer: two
+    that the layers' gradients alternate between, one for a deferred update."""
+    widest = int(max(n_in.max(), n_out.max()))
+    return np.empty(int(a_off[-1] + n_out[-1]), dtype), np.empty((3, widest), dtype)
 
 
 @bare
@@ -130,7 +125,6 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     return True
 
 
-@serial
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
             loss_kind, epoch_loss, snapshot):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
@@ -147,11 +141,12 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     restored to ``snapshot`` (their state at the start of that epoch) and the epoch's
     index is returned, so no NaN ever stays behind.
     """
-    xf, yf, k, _, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
-    pending = np.empty_like(grad_a)
-    return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, X.shape[1], k, order,
-                       learning_rate, loss_kind, epoch_loss, snapshot, acts, grad_a, grad_b,
-                       pending)  # fmt: skip
+    # Plain Python: allocating here keeps the compiled loop free of reference
+    # counting, and leaves one function fewer to compile on a first fit.
+    acts, grads = _sample_buffers(n_in, n_out, a_off, params.dtype)
+    return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1), Y.reshape(-1),
+                       X.shape[1], Y.shape[1], order, learning_rate, loss_kind, epoch_loss,
+                       snapshot, acts, grads[0], grads[1], grads[2])  # fmt: skip
 
 
 @bare
@@ -202,7 +197,6 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
     return n_epochs
 
 
-@serial
 def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
                     loss_kind, block, epoch_loss, snapshot):  # fmt: skip
     """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time,
@@ -218,17 +212,26 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     that small networks never compile the matrix-product path.
     """
     dt = params.dtype
+    h, m = n_out[0], n_in[0]
+    acts, grads = _sample_buffers(n_in, n_out, a_off, dt)
+    return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1),
+                           Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
+                           epoch_loss, snapshot, acts, grads[0], grads[1],
+                           np.empty(block * m, dt), np.empty(block * h, dt),
+                           np.empty(block * block, dt), np.empty(block * h, dt),
+                           np.empty((h, m), dt))  # fmt: skip
+
+
+@serial
+def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
+                    learning_rate, loss_kind, block, epoch_loss, snapshot, acts, grad_a,
+                    grad_b, xb, pre, gram, gb, D):  # fmt: skip
+    """``fit_sgd_blocked``'s epochs, on buffers it allocated."""
+    dt = params.dtype
     lr = dt.type(learning_rate)
-    xf, yf, k, _, acts, grad_a, grad_b = _sample_workspace(kinds, n_in, n_out, a_off, X, Y)
     h = n_out[0]
     m = n_in[0]
-    xb = np.empty(block * m, dt)
-    pre = np.empty(block * h, dt)
-    gram = np.empty(block * block, dt)
-    gb = np.empty(block * h, dt)
-    dw = np.empty(h * m, dt)
     W0, b0 = _weights(params, p_off, n_out, n_in, 0)
-    D = dw.reshape((h, m))
     n_epochs, n = order.shape
     for e in range(n_epochs):
         _copy(params, 0, snapshot, 0, params.size)
