@@ -183,6 +183,17 @@ def describe_threads(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _pin_process(cores) -> None:
+    """Restrict every thread of this process to ``cores``: ``sched_setaffinity(0)``
+    moves only the calling thread, and pools that runtimes started earlier keep
+    their own masks. Threads started later inherit their creator's."""
+    tasks = f"/proc/{os.getpid()}/task"
+    tids = [int(t) for t in os.listdir(tasks)] if os.path.isdir(tasks) else [0]
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that has just exited
+            os.sched_setaffinity(tid, cores)
+
+
 @contextlib.contextmanager
 def pinned_threads(threads: int | None = None, *, runtimes: bool = True) -> Iterator[dict]:
     """Pin every runtime to ``threads`` inside the block; yields ``thread_report``.
@@ -218,17 +229,17 @@ def pinned_threads(threads: int | None = None, *, runtimes: bool = True) -> Iter
     if jax is not None:
         jax.devices("cpu")  # start XLA's backend now, while XLA_FLAGS holds the pin
     limits = threadpool_limits(limits=n)
-    # Thread-count flags alone do not bound every runtime (XLA's CPU client may still
-    # spread work across cores): restrict the whole process, and so every thread any
-    # runtime starts, to n cores.
+    # Thread-count flags alone do not bound every runtime (XLA's CPU client still
+    # spreads a matrix product across cores): restrict every thread of the process,
+    # the pools started above included, to n cores.
     cores_before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cores_before is not None and n < len(cores_before):
-        os.sched_setaffinity(0, sorted(cores_before)[:n])
+        _pin_process(sorted(cores_before)[:n])
     try:
         yield thread_report(n)
     finally:
         if cores_before is not None:
-            os.sched_setaffinity(0, cores_before)
+            _pin_process(cores_before)
         limits.restore_original_limits()
         numba.set_num_threads(numba_before)
         if torch is not None:
