@@ -19,6 +19,7 @@ from .validation import (
     check_array,
     check_bool,
     check_dtype,
+    check_finite,
     check_positive_float,
     check_positive_int,
     check_seed,
@@ -150,8 +151,8 @@ class Network:
         )
 
     # -- input checks ------------------------------------------------------------
-    def _check_X(self, X, name: str = "X") -> np.ndarray:
-        X = check_array(name, X, self.dtype)
+    def _check_X(self, X, name: str = "X", *, finite: bool = True) -> np.ndarray:
+        X = check_array(name, X, self.dtype, finite=finite)
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.shape[1] != self.n_features:
@@ -404,31 +405,34 @@ class Network:
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
-    def _logits(self, X: np.ndarray) -> np.ndarray:
+    def _logits(self, X: np.ndarray, name: str = "X") -> np.ndarray:
+        # The kernels report non-finite values in X as they pass over it; only then
+        # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         if chunks <= 1:
             with blas_threads(threads):
-                self._forward_rows(X, Z)
-            return Z
-        # Whole row ranges per thread, each with single-threaded BLAS: the kernels
-        # release the GIL, and no thread waits on another inside a matrix product.
-        bounds = np.linspace(0, X.shape[0], chunks + 1).astype(int)
-        with blas_threads(1), ThreadPoolExecutor(max_workers=chunks) as pool:
-            jobs = [
-                pool.submit(self._forward_rows, X[a:b], Z[a:b])
-                for a, b in itertools.pairwise(bounds)
-            ]
-            for job in jobs:
-                job.result()
+                finite = self._forward_rows(X, Z)
+        else:
+            # Whole row ranges per thread, each with single-threaded BLAS: the kernels
+            # release the GIL, and no thread waits on another inside a matrix product.
+            bounds = np.linspace(0, X.shape[0], chunks + 1).astype(int)
+            with blas_threads(1), ThreadPoolExecutor(max_workers=chunks) as pool:
+                jobs = [
+                    pool.submit(self._forward_rows, X[a:b], Z[a:b])
+                    for a, b in itertools.pairwise(bounds)
+                ]
+                finite = all([job.result() for job in jobs])
+        if not finite:
+            check_finite(name, X)
         return Z
 
-    def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> None:
+    def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
         block = min(PREDICT_BLOCK, X.shape[0])
         acts = np.empty(block * p.n_acts, dtype=self.dtype)
-        self._ops.forward_batch(
+        return self._ops.forward_batch(
             p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
         )
 
@@ -438,7 +442,7 @@ class Network:
         Probabilities with either cross-entropy loss (sigmoid or softmax of the
         logits), the raw outputs with MSE.
         """
-        X = self._check_X(X)
+        X = self._check_X(X, finite=False)  # _logits checks while it reads X
         Z = self._logits(X)
         self._ops.output_transform(self._loss_kind, Z, Z)
         return Z

@@ -39,11 +39,15 @@ def check_positive_float(name: str, value) -> float:
     return float(value)
 
 
-def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)) -> np.ndarray:
+def check_array(
+    name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2), *, finite: bool = True
+) -> np.ndarray:
     """``data`` as a C-contiguous array of ``dtype``, with no NaN or inf.
 
     Rejects complex, object, string and empty input with a message that says how to
-    fix it. Returns the input itself when it already fits (no copy).
+    fix it. Returns the input itself when it already fits (no copy). With
+    ``finite=False`` the scan for NaN and inf is left to the caller, for a kernel that
+    reads every value anyway and reports them (then ``check_finite`` raises).
     """
     try:
         arr = np.asarray(data)
@@ -82,13 +86,19 @@ def check_array(name: str, data, dtype: np.dtype, ndim: tuple[int, ...] = (1, 2)
         arr = arr.copy()
     # A finite sum proves every value finite (NaN and inf propagate) without the
     # boolean temporary of np.isfinite; only a non-finite sum needs the full check.
-    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():
+    if finite and not np.isfinite(arr.sum()):
+        check_finite(name, arr)
+    return arr
+
+
+def check_finite(name: str, arr: np.ndarray) -> None:
+    """Raise a ValueError that names the first NaN or inf in ``arr``, if it has one."""
+    if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)}): "
             "remove or impute those values before training"
         )
-    return arr
 
 
 def check_seed(seed):

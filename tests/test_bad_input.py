@@ -87,6 +87,28 @@ def test_bad_call_raises_and_changes_nothing(case, backend):
     assert not np.array_equal(net.params, before)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 255, 256, 700, 1199])
+def test_predict_finds_a_non_finite_value_in_any_block(row, value, threads, backend):
+    # predict's kernels check X block by block as they read it (across threads too):
+    # the value must be reported wherever it lies, with its index.
+    from fastnn.network import PREDICT_BLOCK
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, (1200, 3))
+    assert X.shape[0] > 4 * PREDICT_BLOCK
+    net = fn.Network([fn.Dense(3, 4), fn.ReLU(), fn.Dense(4, 2)], backend=backend,
+                     threads=threads, seed=0)  # fmt: skip
+    expected = net.predict(X)
+    X[row, 2] = value
+    with pytest.raises(ValueError, match=re.escape(f"(first at index ({row}, 2))")):
+        net.predict(X)
+    X[row, 2] = 0.5
+    np.testing.assert_array_equal(net.predict(X)[row + 1 :], expected[row + 1 :])
+
+
 def test_bad_integer_labels():
     net = fn.Network([fn.Dense(3, 4), fn.Tanh(), fn.Dense(4, 2)], loss="cross_entropy")
     before = net.params.copy()

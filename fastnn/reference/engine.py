@@ -136,5 +136,7 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     return len(order)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
     Z[...] = _forward(_layers(kinds, n_in, n_out, p_off, params), X)[-1]
+    return bool(np.isfinite(X).all())
