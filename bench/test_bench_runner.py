@@ -120,6 +120,37 @@ def test_weights_check_is_not_vacuous():
     assert "differs" in compare([(np.full((2, 3), 0.2), np.zeros(2))], moved)
 
 
+def test_systems_are_timed_round_robin():
+    # One run of each system per round, so drift on a shared machine falls on all.
+    order: list[str] = []
+
+    class Recorder(fb.Case):
+        def run(self):
+            order.append(self.system)
+            return 1.0 if self.system == "fastnn" else 2.0
+
+        def result(self):
+            return 0
+
+    workload = fb.Workload(
+        name="round-robin",
+        group="round-robin",
+        unit="run",
+        builders={
+            "fastnn": lambda: Recorder("fastnn", units=1),
+            "fastnn-numpy": lambda: Recorder("fastnn-numpy", units=1),
+            "torch": lambda: Recorder("torch", units=1, repeats=2),
+        },
+        compare=lambda got, want: None,
+        repeats=3,
+    )
+    rows = fb.run_workload(workload, threads=1, log=lambda message: None)
+    warmup = ["fastnn", "fastnn-numpy", "torch"]
+    assert order == [*warmup, *warmup, *warmup, "fastnn", "fastnn-numpy"]
+    assert [r["n_repeats"] for r in rows] == [3, 3, 2]
+    assert [r["ratio"] for r in rows] == [1.0, 2.0, 2.0]
+
+
 def test_pinned_threads_pins_and_restores():
     import numba
 

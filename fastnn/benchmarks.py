@@ -21,7 +21,9 @@ architecture, dtype, loss and learning rate. Before anything is timed, each case
 runs once (that run also absorbs compilation: Numba, XLA) and its result is checked
 against its reference: weights or outputs within float32 tolerance, or the test
 accuracy for digits. A case that disagrees is reported as a mismatch and not timed.
-Times are medians over several repeats, each from the same initial state.
+Times are medians over several repeats, each from the same initial state, taken
+round-robin (one run of each system per round), so that drift on a shared machine
+falls on every system alike.
 
 Thread counts are pinned before the peers are imported and printed with the
 results: Numba, every BLAS and OpenMP library that threadpoolctl sees (by name),
@@ -1728,16 +1730,27 @@ def run_workload(
         accuracies = {}
         if workload.name.startswith("digits"):
             accuracies = {system: case.result() for system, case in cases.items()}
+        repeats: dict[str, int] = {}
         for system, case in cases.items():
             if problems.get(system):
                 rows[system] = _row(
                     workload, system, threads, pinned, status="mismatch", notes=problems[system]
                 )
-                continue
-            repeats = case.repeats or workload.repeats
-            log(f"{workload.name}: timing {system} ({repeats} runs)")
-            times = [t * case.scale for t in time_case(case, repeats)]
-            median = statistics.median(times)
+            else:
+                repeats[system] = case.repeats or workload.repeats
+                log(f"{workload.name}: timing {system} ({repeats[system]} runs)")
+        # Round-robin, one run of each system per round: on a shared machine whose
+        # speed drifts, the systems' medians then come from the same stretches of
+        # time, and a slow spell cannot fall on one system alone.
+        times: dict[str, list[float]] = {system: [] for system in repeats}
+        for i in range(max(repeats.values(), default=0)):
+            for system in repeats:
+                if i < repeats[system]:
+                    times[system] += time_case(cases[system], 1)
+        for system, runs in times.items():
+            case = cases[system]
+            runs = [t * case.scale for t in runs]
+            median = statistics.median(runs)
             units = round(case.units * case.scale)
             rows[system] = _row(
                 workload,
@@ -1747,8 +1760,8 @@ def run_workload(
                 units=units,
                 median_s=median,
                 unit_us=median / units * 1e6,
-                n_repeats=repeats,
-                times_s=times,
+                n_repeats=repeats[system],
+                times_s=runs,
                 notes=case.notes,
             )
             if system in accuracies:
