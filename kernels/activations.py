@@ -199,27 +199,69 @@ def _copy_loop(x, x0, out, o0, n):
         out[U(o0) + U(i)] = x[U(x0) + U(i)]
 
 
+# g·f'(x), with f' written through y = f(x), for the gradient loops below.
+@serial(inline="always")
+def _tanh_grad(y, g):
+    return g * (type(y)(1) - y * y)
+
+
+@serial(inline="always")
+def _sigmoid_grad(y, g):
+    return g * y * (type(y)(1) - y)
+
+
+@serial(inline="always")
+def _relu_grad(y, g):
+    # The design's product g·f'(x), f' = 1 or 0: a select would vectorise in the
+    # three-array loop but turn into a conditional store in place, which does not.
+    return g * type(y)(y > type(y)(0))
+
+
+# out = g·f'(y) with three arrays, and g = g·f'(y) in place. Two loops each because
+# LLVM proves nothing about two arguments that point at the same values: an
+# in-place call of the three-array loop would fail its overlap check and run the
+# scalar loop, several times slower. (One generic loop taking the function as an
+# argument would do, but Numba cannot cache such a kernel.)
 @bare
 def _tanh_grad_loop(y, y0, g, g0, out, o0, n):
-    one = y.dtype.type(1)
     for i in range(n):
-        v = y[U(y0) + U(i)]
-        out[U(o0) + U(i)] = g[U(g0) + U(i)] * (one - v * v)
+        out[U(o0) + U(i)] = _tanh_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
 
 
 @bare
 def _sigmoid_grad_loop(y, y0, g, g0, out, o0, n):
-    one = y.dtype.type(1)
     for i in range(n):
-        v = y[U(y0) + U(i)]
-        out[U(o0) + U(i)] = g[U(g0) + U(i)] * v * (one - v)
+        out[U(o0) + U(i)] = _sigmoid_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
 
 
 @bare
 def _relu_grad_loop(y, y0, g, g0, out, o0, n):
-    zero = y.dtype.type(0)
     for i in range(n):
-        out[U(o0) + U(i)] = g[U(g0) + U(i)] if y[U(y0) + U(i)] > zero else zero
+        out[U(o0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+
+
+@bare
+def _tanh_grad_in_place(y, y0, g, g0, n):
+    for i in range(n):
+        g[U(g0) + U(i)] = _tanh_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+
+
+@bare
+def _sigmoid_grad_in_place(y, y0, g, g0, n):
+    for i in range(n):
+        g[U(g0) + U(i)] = _sigmoid_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+
+
+@bare
+def _relu_grad_in_place(y, y0, g, g0, n):
+    for i in range(n):
+        g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+
+
+@bare
+def _same(a, a0, b, b0):
+    """Whether a[a0:] and b[b0:] start at the same address."""
+    return a.ctypes.data + a0 * a.itemsize == b.ctypes.data + b0 * b.itemsize
 
 
 @serial(inline="always")
@@ -238,7 +280,14 @@ def forward_flat(kind, x, x0, out, o0, n):
 @serial(inline="always")
 def backward_flat(kind, y, y0, grad, g0, out, o0, n):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x)."""
-    if kind == TANH:
+    if _same(grad, g0, out, o0):
+        if kind == TANH:
+            _tanh_grad_in_place(y, y0, out, o0, n)
+        elif kind == SIGMOID:
+            _sigmoid_grad_in_place(y, y0, out, o0, n)
+        elif kind == RELU:
+            _relu_grad_in_place(y, y0, out, o0, n)
+    elif kind == TANH:
         _tanh_grad_loop(y, y0, grad, g0, out, o0, n)
     elif kind == SIGMOID:
         _sigmoid_grad_loop(y, y0, grad, g0, out, o0, n)

@@ -118,7 +118,7 @@ def test_activation_out_may_alias_input(act, dtype, rng):
     separate_g = np.empty_like(grad)
     kernels.activation_backward(kind, separate, grad, separate_g)
     kernels.activation_backward(kind, separate, grad, grad)
-    # Aliased arrays take the loop's scalar path, separate ones its vector path, and
+    # Aliased arrays take the in-place loop, separate ones the three-array loop, and
     # fastmath may contract the two differently: equal to within a few ulps.
     np.testing.assert_allclose(grad, separate_g, rtol=4 * np.finfo(dtype).eps, atol=0)
 
