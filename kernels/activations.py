@@ -98,22 +98,42 @@ _TANH_SERIES_64 = np.array(
 )
 
 
+# Polynomials by Estrin's scheme: pairs, then pairs of pairs, so a degree-13
+# polynomial is 4 multiply-adds deep instead of Horner's 13. A small layer's tanh
+# is a chain of such latencies (XOR's per-sample step is mostly them).
+@serial(inline="always")
+def _estrin10(c, x):
+    """c[0] + c[1]·x + … + c[9]·x⁹."""
+    x2 = x * x
+    x4 = x2 * x2
+    lo = (c[0] + c[1] * x) + (c[2] + c[3] * x) * x2
+    mid = (c[4] + c[5] * x) + (c[6] + c[7] * x) * x2
+    return lo + (mid + (c[8] + c[9] * x) * x4) * x4
+
+
+@serial(inline="always")
+def _estrin14(c, x):
+    """c[0] + c[1]·x + … + c[13]·x¹³."""
+    x2 = x * x
+    x4 = x2 * x2
+    x8 = x4 * x4
+    lo = ((c[0] + c[1] * x) + (c[2] + c[3] * x) * x2) + (
+        (c[4] + c[5] * x) + (c[6] + c[7] * x) * x2
+    ) * x4
+    hi = ((c[8] + c[9] * x) + (c[10] + c[11] * x) * x2) + (c[12] + c[13] * x) * x4
+    return lo + hi * x8
+
+
 @serial(inline="always")
 def _tanh64(v):
     a = min(abs(v), _TANH_CLAMP_64)
     y = -2.0 * a
     kf = np.floor(y * 1.4426950408889634 + 0.5)
     r = y - kf * 6.93147180369123816490e-01 - kf * 1.90821492927058770002e-10
-    p = _EXP_TAYLOR_64[13]
-    for d in range(12, -1, -1):
-        p = p * r + _EXP_TAYLOR_64[d]
-    e = p * _POW2_64[min(max(np.int64(-kf), 0), 63)]
+    e = _estrin14(_EXP_TAYLOR_64, r) * _POW2_64[min(max(np.int64(-kf), 0), 63)]
     big = (1.0 - e) / (1.0 + e)
     s = a * a
-    q = _TANH_SERIES_64[9]
-    for n in range(8, -1, -1):
-        q = q * s + _TANH_SERIES_64[n]
-    small = a + a * s * q
+    small = a + a * s * _estrin10(_TANH_SERIES_64, s)
     t = small if a < 0.3 else big
     t = t if v >= 0 else -t
     return t if v == v else v  # NaN stays NaN
