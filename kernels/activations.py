@@ -3,8 +3,8 @@
 Every ``*_forward(x, out)`` writes f(x) into ``out``. Every ``*_backward(y, grad, out)``
 writes ``grad * f'(x)`` into ``out``, with the derivative expressed through the
 layer's *output* ``y = f(x)`` (1 - y² for tanh, y(1 - y) for the sigmoid, y > 0 for
-ReLU), which saves recomputing f. The arrays are 1-D or 2-D and C-contiguous; ``out``
-may alias ``x`` or ``grad``.
+ReLU), which saves recomputing f. The arrays are 1-D or 2-D and C-contiguous; a
+forward ``out`` may alias ``x``, a backward one ``grad`` (not ``y``).
 
 All of them run on ``forward_flat`` / ``backward_flat``, which work on a run of ``n``
 values at given offsets of flat buffers: the engine calls those directly, so its
@@ -98,42 +98,31 @@ _TANH_SERIES_64 = np.array(
 )
 
 
-# Polynomials by Estrin's scheme: pairs, then pairs of pairs, so a degree-13
-# polynomial is 4 multiply-adds deep instead of Horner's 13. A small layer's tanh
-# is a chain of such latencies (XOR's per-sample step is mostly them).
-@serial(inline="always")
-def _estrin10(c, x):
-    """c[0] + c[1]·x + … + c[9]·x⁹."""
-    x2 = x * x
-    x4 = x2 * x2
-    lo = (c[0] + c[1] * x) + (c[2] + c[3] * x) * x2
-    mid = (c[4] + c[5] * x) + (c[6] + c[7] * x) * x2
-    return lo + (mid + (c[8] + c[9] * x) * x4) * x4
-
-
-@serial(inline="always")
-def _estrin14(c, x):
-    """c[0] + c[1]·x + … + c[13]·x¹³."""
-    x2 = x * x
-    x4 = x2 * x2
-    x8 = x4 * x4
-    lo = ((c[0] + c[1] * x) + (c[2] + c[3] * x) * x2) + (
-        (c[4] + c[5] * x) + (c[6] + c[7] * x) * x2
-    ) * x4
-    hi = ((c[8] + c[9] * x) + (c[10] + c[11] * x) * x2) + (c[12] + c[13] * x) * x4
-    return lo + hi * x8
-
-
 @serial(inline="always")
 def _tanh64(v):
     a = min(abs(v), _TANH_CLAMP_64)
     y = -2.0 * a
     kf = np.floor(y * 1.4426950408889634 + 0.5)
     r = y - kf * 6.93147180369123816490e-01 - kf * 1.90821492927058770002e-10
-    e = _estrin14(_EXP_TAYLOR_64, r) * _POW2_64[min(max(np.int64(-kf), 0), 63)]
+    # Both polynomials by Estrin's scheme (pairs, then pairs of pairs): 4 multiply-adds
+    # deep instead of Horner's 13, and a small layer's tanh is a chain of latencies.
+    c = _EXP_TAYLOR_64
+    r2 = r * r
+    r4 = r2 * r2
+    lo = ((c[0] + c[1] * r) + (c[2] + c[3] * r) * r2) + (
+        (c[4] + c[5] * r) + (c[6] + c[7] * r) * r2
+    ) * r4
+    hi = ((c[8] + c[9] * r) + (c[10] + c[11] * r) * r2) + (c[12] + c[13] * r) * r4
+    e = (lo + hi * (r4 * r4)) * _POW2_64[min(max(np.int64(-kf), 0), 63)]
     big = (1.0 - e) / (1.0 + e)
+    c = _TANH_SERIES_64
     s = a * a
-    small = a + a * s * _estrin10(_TANH_SERIES_64, s)
+    s2 = s * s
+    s4 = s2 * s2
+    q = ((c[0] + c[1] * s) + (c[2] + c[3] * s) * s2) + (
+        (c[4] + c[5] * s) + (c[6] + c[7] * s) * s2 + (c[8] + c[9] * s) * s4
+    ) * s4
+    small = a + a * s * q
     t = small if a < 0.3 else big
     t = t if v >= 0 else -t
     return t if v == v else v  # NaN stays NaN
@@ -237,29 +226,9 @@ def _relu_grad(y, g):
     return g * type(y)(y > type(y)(0))
 
 
-# out = g·f'(y) with three arrays, and g = g·f'(y) in place. Two loops each because
-# LLVM proves nothing about two arguments that point at the same values: an
-# in-place call of the three-array loop would fail its overlap check and run the
-# scalar loop, several times slower. (One generic loop taking the function as an
-# argument would do, but Numba cannot cache such a kernel.)
-@bare
-def _tanh_grad_loop(y, y0, g, g0, out, o0, n):
-    for i in range(n):
-        out[U(o0) + U(i)] = _tanh_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
-
-
-@bare
-def _sigmoid_grad_loop(y, y0, g, g0, out, o0, n):
-    for i in range(n):
-        out[U(o0) + U(i)] = _sigmoid_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
-
-
-@bare
-def _relu_grad_loop(y, y0, g, g0, out, o0, n):
-    for i in range(n):
-        out[U(o0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
-
-
+# g = g·f'(y), in place: the engine's calls. (A three-array loop called in place
+# would fail LLVM's overlap check, which knows nothing of two arguments that point
+# at the same values, and run its scalar loop, several times slower.)
 @bare
 def _tanh_grad_in_place(y, y0, g, g0, n):
     for i in range(n):
@@ -278,7 +247,7 @@ def _relu_grad_in_place(y, y0, g, g0, n):
         g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
 
 
-@bare
+@serial(inline="always")
 def _same(a, a0, b, b0):
     """Whether a[a0:] and b[b0:] start at the same address."""
     return a.ctypes.data + a0 * a.itemsize == b.ctypes.data + b0 * b.itemsize
@@ -299,22 +268,16 @@ def forward_flat(kind, x, x0, out, o0, n):
 
 @serial(inline="always")
 def backward_flat(kind, y, y0, grad, g0, out, o0, n):
-    """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x)."""
-    if _same(grad, g0, out, o0):
-        if kind == TANH:
-            _tanh_grad_in_place(y, y0, out, o0, n)
-        elif kind == SIGMOID:
-            _sigmoid_grad_in_place(y, y0, out, o0, n)
-        elif kind == RELU:
-            _relu_grad_in_place(y, y0, out, o0, n)
-    elif kind == TANH:
-        _tanh_grad_loop(y, y0, grad, g0, out, o0, n)
-    elif kind == SIGMOID:
-        _sigmoid_grad_loop(y, y0, grad, g0, out, o0, n)
-    elif kind == RELU:
-        _relu_grad_loop(y, y0, grad, g0, out, o0, n)
-    else:
+    """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x): a copy
+    into ``out`` unless it is ``grad`` itself, then one pass in place."""
+    if not _same(grad, g0, out, o0):
         _copy_loop(grad, g0, out, o0, n)
+    if kind == TANH:
+        _tanh_grad_in_place(y, y0, out, o0, n)
+    elif kind == SIGMOID:
+        _sigmoid_grad_in_place(y, y0, out, o0, n)
+    elif kind == RELU:
+        _relu_grad_in_place(y, y0, out, o0, n)
 
 
 @serial
