@@ -405,7 +405,7 @@ class Network:
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
-    def _logits(self, X: np.ndarray, name: str = "X") -> np.ndarray:
+    def _logits(self, X: np.ndarray) -> np.ndarray:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
@@ -425,7 +425,7 @@ class Network:
                 ]
                 finite = all([job.result() for job in jobs])
         if not finite:
-            check_finite(name, X)
+            check_finite("X", X)
         return Z
 
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
