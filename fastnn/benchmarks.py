@@ -445,10 +445,18 @@ class Arch:
                 layers.append(ACTIVATIONS[act]())
         return layers
 
-    def network(self, backend: str = "numba", seed: int = 0, threads: int | None = None):
+    def network(
+        self,
+        backend: str = "numba",
+        seed: int = 0,
+        threads: int | None = None,
+        init: Weights | None = None,
+    ):
+        """A fresh Network of this architecture; with ``init``, starting from those
+        weights (so that every system of a workload starts from the same ones)."""
         from .network import Network
 
-        return Network(
+        net = Network(
             self.layers(),
             loss=self.loss,
             dtype=self.dtype,
@@ -456,6 +464,11 @@ class Arch:
             seed=seed,
             threads=threads,
         )
+        if init is not None:
+            for dense, (W, b) in zip(net.dense_layers, init, strict=True):
+                dense.weights[...] = W
+                dense.bias[...] = b
+        return net
 
 
 def initial_weights(arch: Arch, seed: int = 0) -> Weights:
@@ -563,10 +576,7 @@ class FastnnFit(Case):
 
     def reset(self) -> None:
         # A fresh network: same weights, same shuffling generator, no optimizer state.
-        self.net = self.arch.network(backend=self.backend, threads=self.threads)
-        for dense, (W, b) in zip(self.net.dense_layers, self.init, strict=True):
-            dense.weights[...] = W
-            dense.bias[...] = b
+        self.net = self.arch.network(backend=self.backend, threads=self.threads, init=self.init)
 
     def run(self) -> None:
         self.net.fit(self.X, self.Y, **self.fit_kwargs)
@@ -580,11 +590,8 @@ class FastnnFit(Case):
 class FastnnPredict(Case):
     def __init__(self, system, arch, init, X, *, backend, threads, **kwargs):
         super().__init__(system, units=len(X), **kwargs)
-        net = arch.network(backend=backend, threads=threads)
-        for dense, (W, b) in zip(net.dense_layers, init, strict=True):
-            dense.weights[...] = W
-            dense.bias[...] = b
-        self.net, self.X = net, X
+        self.net = arch.network(backend=backend, threads=threads, init=init)
+        self.X = X
 
     def run(self) -> None:
         self.out = self.net.predict(self.X)
@@ -1068,10 +1075,7 @@ class FastnnRace(RaceCase):
         self.describe = f"per-sample SGD, lr {learning_rate}, {arch.label}"
 
     def reset(self) -> None:
-        self.net = self.arch.network(threads=self.threads)
-        for dense, (W, b) in zip(self.net.dense_layers, self.init, strict=True):
-            dense.weights[...] = W
-            dense.bias[...] = b
+        self.net = self.arch.network(threads=self.threads, init=self.init)
 
     def epoch(self) -> None:
         Xtr, ytr = self.data[:2]

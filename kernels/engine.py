@@ -485,7 +485,7 @@ def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
 
     Returns whether X is all finite, checked block by block right after the block's
     matrix product has read it, while it is still in cache: a separate pass over X
-    costs as much as a tenth of the whole prediction."""
+    cost about a twentieth of the whole prediction."""
     n, m = X.shape
     xf = X.reshape(-1)
     last = kinds.size - 1
