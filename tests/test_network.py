@@ -197,6 +197,26 @@ def test_history():
     assert first == pytest.approx(net2.evaluate(X[:1], Y[:1]), rel=1e-12)
 
 
+def test_history_is_the_same_with_and_without_per_epoch_work(monkeypatch):
+    # Without per-epoch work the epochs run in chunks of one kernel call each; with a
+    # callback they run one at a time. Both histories and weights must agree.
+    import fastnn.network
+
+    monkeypatch.setattr(fastnn.network, "MAX_ORDER", 3 * 40)  # chunks of 3 epochs
+    X, Y = _data("mse")
+    X, Y = X[:40], Y[:40]
+    whole, stepped = _net(), _net()
+    seen = []
+    h_whole = whole.fit(X, Y, epochs=7, learning_rate=0.05, shuffle=True)
+    h_stepped = stepped.fit(
+        X, Y, epochs=7, learning_rate=0.05, shuffle=True, callback=lambda e, h: seen.append(e)
+    )
+    assert seen == list(range(1, 8))
+    assert len(h_whole["loss"]) == 7
+    assert h_whole == h_stepped
+    np.testing.assert_array_equal(whole.params, stepped.params)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_integer_labels_with_cross_entropy(backend):
     X, onehot = _data("cross_entropy")
