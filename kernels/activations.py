@@ -247,6 +247,24 @@ def _relu_grad_in_place(y, y0, g, g0, n):
         g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
 
 
+# Below this width a call costs more than the loop it makes (a small network's
+# per-sample step is a chain of such calls), so the gradient runs inline instead.
+_SHORT = 8
+
+
+@serial(inline="always")
+def _grad_in_place_short(kind, y, y0, g, g0, n):
+    for i in range(n):
+        v = y[U(y0) + U(i)]
+        j = U(g0) + U(i)
+        if kind == TANH:
+            g[j] = _tanh_grad(v, g[j])
+        elif kind == SIGMOID:
+            g[j] = _sigmoid_grad(v, g[j])
+        elif kind == RELU:
+            g[j] = _relu_grad(v, g[j])
+
+
 @serial(inline="always")
 def _same(a, a0, b, b0):
     """Whether a[a0:] and b[b0:] start at the same address."""
@@ -272,7 +290,9 @@ def backward_flat(kind, y, y0, grad, g0, out, o0, n):
     into ``out`` unless it is ``grad`` itself, then one pass in place."""
     if not _same(grad, g0, out, o0):
         _copy_loop(grad, g0, out, o0, n)
-    if kind == TANH:
+    if n <= _SHORT:
+        _grad_in_place_short(kind, y, y0, out, o0, n)
+    elif kind == TANH:
         _tanh_grad_in_place(y, y0, out, o0, n)
     elif kind == SIGMOID:
         _sigmoid_grad_in_place(y, y0, out, o0, n)

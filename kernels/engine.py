@@ -183,7 +183,8 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
                                     loss_kind, acts, grad_a, grad_b, fd)  # fmt: skip
             g = grad_a if in_a else grad_b
             if fuse:
-                _copy(g, 0, pending, 0, n_out[0])
+                for j in range(n_out[0]):  # inline: a call would cost more
+                    pending[j] = g[j]
                 prev = s
             else:
                 # An activation comes first: the first Dense layer reads its output.
