@@ -137,34 +137,6 @@ def _sigmoid32(v):
     return s if v == v else v
 
 
-def tanh_scalar(v):
-    """tanh of one value, in a vectorisable form for float32 and float64."""
-    raise NotImplementedError  # only ever called compiled
-
-
-def sigmoid_scalar(v):
-    """σ of one value, evaluated by sign: vectorisable in float32, libm otherwise."""
-    raise NotImplementedError  # only ever called compiled
-
-
-def _is_float32(v) -> bool:
-    return isinstance(v, types.Float) and v.bitwidth == 32
-
-
-@overload(tanh_scalar, inline="always")
-def _tanh_scalar_impl(v):
-    if _is_float32(v):
-        return lambda v: _tanh32(v)
-    return lambda v: _tanh64(v)
-
-
-@overload(sigmoid_scalar, inline="always")
-def _sigmoid_scalar_impl(v):
-    if _is_float32(v):
-        return lambda v: _sigmoid32(v)
-    return lambda v: _sigmoid_by_sign(v)
-
-
 @serial
 def _sigmoid_by_sign(v):
     one = type(v)(1)
@@ -183,15 +155,69 @@ U = np.uint64
 
 
 @bare
-def _tanh_loop(x, x0, out, o0, n):
+def _tanh_loop32(x, x0, out, o0, n):
     for i in range(n):
-        out[U(o0) + U(i)] = tanh_scalar(x[U(x0) + U(i)])
+        out[U(o0) + U(i)] = _tanh32(x[U(x0) + U(i)])
 
 
 @bare
-def _sigmoid_loop(x, x0, out, o0, n):
+def _tanh_loop64(x, x0, out, o0, n):
     for i in range(n):
-        out[U(o0) + U(i)] = sigmoid_scalar(x[U(x0) + U(i)])
+        out[U(o0) + U(i)] = _tanh64(x[U(x0) + U(i)])
+
+
+@bare
+def _sigmoid_loop32(x, x0, out, o0, n):
+    for i in range(n):
+        out[U(o0) + U(i)] = _sigmoid32(x[U(x0) + U(i)])
+
+
+@bare
+def _sigmoid_loop64(x, x0, out, o0, n):
+    for i in range(n):
+        out[U(o0) + U(i)] = _sigmoid_by_sign(x[U(x0) + U(i)])
+
+
+# The same tanh as a function of its own, for scalar calls. Compiled from the source
+# directly: wrapping the inlined version would cost Numba's inlining (most of a
+# second) once more.
+_tanh_one32 = bare(_tanh32.py_func)
+_tanh_one64 = bare(_tanh64.py_func)
+
+
+# The functions below call the float32 or the float64 version by the dtype of their
+# first argument. The choice is made while the caller is typed, so each version is
+# compiled once, for its own dtype only. (Choosing the scalar function by dtype
+# inside one shared loop made Numba compile the whole tanh twice, about a second of
+# every cold start.)
+def _is32(t) -> bool:
+    return getattr(t, "dtype", t) == types.float32
+
+
+def _loop_by_dtype(loop32, loop64):
+    def loop(x, x0, out, o0, n):
+        raise NotImplementedError  # only ever called compiled
+
+    @overload(loop, inline="always")
+    def _impl(x, x0, out, o0, n):
+        f = loop32 if _is32(x) else loop64
+        return lambda x, x0, out, o0, n: f(x, x0, out, o0, n)
+
+    return loop
+
+
+_tanh_loop = _loop_by_dtype(_tanh_loop32, _tanh_loop64)
+_sigmoid_loop = _loop_by_dtype(_sigmoid_loop32, _sigmoid_loop64)
+
+
+def _tanh_one(v):
+    raise NotImplementedError  # only ever called compiled
+
+
+@overload(_tanh_one, inline="always")
+def _tanh_one_impl(v):
+    f = _tanh_one32 if _is32(v) else _tanh_one64
+    return lambda v: f(v)
 
 
 @bare
@@ -203,7 +229,10 @@ def _relu_loop(x, x0, out, o0, n):
 
 
 @bare
-def _copy_loop(x, x0, out, o0, n):
+def copy_flat(x, x0, out, o0, n):
+    """out[o0:o0+n] = x[x0:x0+n]: the identity's loop, and the engine's copy. (A plain
+    loop: slice assignment would compile Numba's shape-error formatting, seconds of
+    start-up.)"""
     for i in range(n):
         out[U(o0) + U(i)] = x[U(x0) + U(i)]
 
@@ -265,6 +294,10 @@ def _grad_in_place_short(kind, y, y0, g, g0, n):
             g[j] = _relu_grad(v, g[j])
 
 
+# A tanh of so few values costs less as scalar calls than as one call of the loop.
+_SHORT_TANH = 4
+
+
 @serial(inline="always")
 def _same(a, a0, b, b0):
     """Whether a[a0:] and b[b0:] start at the same address."""
@@ -275,13 +308,17 @@ def _same(a, a0, b, b0):
 def forward_flat(kind, x, x0, out, o0, n):
     """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
     if kind == TANH:
-        _tanh_loop(x, x0, out, o0, n)
+        if n <= _SHORT_TANH:
+            for i in range(n):
+                out[U(o0) + U(i)] = _tanh_one(x[U(x0) + U(i)])
+        else:
+            _tanh_loop(x, x0, out, o0, n)
     elif kind == SIGMOID:
         _sigmoid_loop(x, x0, out, o0, n)
     elif kind == RELU:
         _relu_loop(x, x0, out, o0, n)
     else:
-        _copy_loop(x, x0, out, o0, n)
+        copy_flat(x, x0, out, o0, n)
 
 
 @serial(inline="always")
@@ -289,7 +326,7 @@ def backward_flat(kind, y, y0, grad, g0, out, o0, n):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x): a copy
     into ``out`` unless it is ``grad`` itself, then one pass in place."""
     if not _same(grad, g0, out, o0):
-        _copy_loop(grad, g0, out, o0, n)
+        copy_flat(grad, g0, out, o0, n)
     if n <= _SHORT:
         _grad_in_place_short(kind, y, y0, out, o0, n)
     elif kind == TANH:

@@ -23,22 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from . import activations, dense, losses
-from .activations import RELU, activation_backward, activation_forward
+from .activations import RELU, activation_backward, activation_forward, copy_flat
 from .config import bare, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
 DENSE = 0
 U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
-
-
-@bare
-def _copy(src, s0, dst, d0, n):
-    """dst[d0:d0+n] = src[s0:s0+n] (a plain loop: slice assignment would compile
-    Numba's shape-error formatting, seconds of start-up)."""
-    u = np.uint64
-    for i in range(n):
-        dst[u(d0) + u(i)] = src[u(s0) + u(i)]
+# An int64 zero offset. A literal 0 passed to a compiled helper is typed Literal[int](0),
+# and the helper is compiled once more for it.
+ZERO = np.int64(0)
 
 
 @bare
@@ -88,12 +82,12 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
     is in ``grad_a`` (else ``grad_b``); the caller applies that layer's update, so it
     can defer it or batch it."""
     last = kinds.size - 1
-    losses.loss_grad_flat(loss_kind, yf, y0, acts, a_off[last], n_out[last], 1.0, grad_a, 0)
+    losses.loss_grad_flat(loss_kind, yf, y0, acts, a_off[last], n_out[last], 1.0, grad_a, ZERO)
     use_a = True
     for i in range(last, first_dense, -1):
         g = grad_a if use_a else grad_b
         if kinds[i] != DENSE:
-            activations.backward_flat(kinds[i], acts, a_off[i], g, 0, g, 0, n_out[i])
+            activations.backward_flat(kinds[i], acts, a_off[i], g, ZERO, g, ZERO, n_out[i])
         else:
             w = p_off[i]
             gin = grad_b if use_a else grad_a
@@ -119,7 +113,7 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     for i in range(params.size):
         ok = ok and np.isfinite(params[i])
     if not ok:
-        _copy(snapshot, 0, params, 0, params.size)
+        copy_flat(snapshot, ZERO, params, ZERO, params.size)
         return False
     epoch_loss[e] = total / n
     return True
@@ -162,7 +156,7 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
     fuse = fd == 0
     n_epochs, n = order.shape
     for e in range(n_epochs):
-        _copy(params, 0, snapshot, 0, params.size)
+        copy_flat(params, ZERO, snapshot, ZERO, params.size)
         total = 0.0
         prev = -1
         for t in range(n):
@@ -235,13 +229,13 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
     W0, b0 = _weights(params, p_off, n_out, n_in, 0)
     n_epochs, n = order.shape
     for e in range(n_epochs):
-        _copy(params, 0, snapshot, 0, params.size)
+        copy_flat(params, ZERO, snapshot, ZERO, params.size)
         total = 0.0
         for start in range(0, n, block):
             kb = min(block, n - start)
             Xb = xb[: kb * m].reshape((kb, m))
             for t in range(kb):
-                _copy(xf, order[e, start + t] * m, xb, t * m, m)
+                copy_flat(xf, order[e, start + t] * m, xb, t * m, m)
             P = pre[: kb * h].reshape((kb, h))
             dense.dense_forward_batch(W0, b0, Xb, P)
             Gm = gram[: kb * kb].reshape((kb, kb))
@@ -282,7 +276,7 @@ def _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k, samples,
     z0 = U(a_off[0])
     for t in range(kb):
         s = samples[t]
-        _copy(pre, t * h, acts, a_off[0], h)
+        copy_flat(pre, t * h, acts, a_off[0], h)
         for j in range(t):
             c = lr * (gram[j * kb + t] + dt.type(1))
             g0 = U(j * h)
@@ -295,7 +289,7 @@ def _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k, samples,
             break
         in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k, lr,
                                 loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
-        _copy(grad_a if in_a else grad_b, 0, gb, t * h, h)
+        copy_flat(grad_a if in_a else grad_b, ZERO, gb, t * h, h)
     return total
 
 
@@ -316,7 +310,7 @@ def _bias_activation(kind, Z, b):
             for c in range(cols):
                 z[c] += bias
             if kind != DENSE:
-                activations.forward_flat(kind, z, 0, z, 0, cols)
+                activations.forward_flat(kind, z, ZERO, z, ZERO, cols)
 
 
 @serial
@@ -415,7 +409,7 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     yf = Y.reshape(-1)
     nf = n_in[0]
     for e in range(n_epochs):
-        _copy(params, 0, snapshot, 0, params.size)
+        copy_flat(params, ZERO, snapshot, ZERO, params.size)
         total = 0.0
         for start in range(0, n, B):
             rows = min(B, n - start)
@@ -423,8 +417,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             Yb = _block(yb, 0, rows, k)
             for t in range(rows):
                 s = order[e, start + t]
-                _copy(xf, s * nf, xb, t * nf, nf)
-                _copy(yf, s * k, yb, t * k, k)
+                copy_flat(xf, s * nf, xb, t * nf, nf)
+                copy_flat(yf, s * k, yb, t * k, k)
             _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
             # The loss works on samples in rows: transpose the (k, rows) output.
             Zb = _block(zb, 0, rows, k)

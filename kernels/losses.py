@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid_scalar
+from .activations import SIGMOID, forward_flat
 from .config import serial
 
 MSE, BINARY_CROSS_ENTROPY, CROSS_ENTROPY = 0, 1, 2
@@ -67,8 +67,10 @@ def loss_grad_flat(kind, y, y0, z, z0, k, scale, out, o0):
             out[o0 + i] = c * (z[z0 + i] - y[y0 + i])
     elif kind == BINARY_CROSS_ENTROPY:
         c = dt(scale) / dt(k)
+        # σ(z) by the activation's own loop, which is compiled already.
+        forward_flat(SIGMOID, z, z0, out, o0, k)
         for i in range(k):
-            out[o0 + i] = c * (sigmoid_scalar(z[z0 + i]) - y[y0 + i])
+            out[o0 + i] = c * (out[o0 + i] - y[y0 + i])
     else:
         # d/dz = sum(y)·softmax(z) - y
         m = _max(z, z0, k)
@@ -178,8 +180,7 @@ def output_transform(kind, Z, out):
         for r in range(n):
             softmax_flat(zf, r * k, of, r * k, k)
     elif kind == BINARY_CROSS_ENTROPY:
-        for i in range(zf.size):
-            of[i] = sigmoid_scalar(zf[i])
+        forward_flat(SIGMOID, zf, 0, of, 0, zf.size)
     else:
         for i in range(zf.size):
             of[i] = zf[i]
