@@ -43,7 +43,7 @@ def _widest(n_in, n_out):
     return w
 
 
-@bare
+@serial(inline="always")  # a compile of its own costs more
 def _first_dense(kinds):
     i = 0
     while kinds[i] != DENSE:
@@ -104,7 +104,7 @@ def _sample_buffers(n_in, n_out, a_off, dtype):
     return np.empty(int(a_off[-1] + n_out[-1]), dtype), np.empty((3, widest), dtype)
 
 
-@bare
+@serial(inline="always")  # a compile of its own costs more
 def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     """Record epoch e's mean loss. If the loss or any parameter is no longer finite
     (saturating activations can keep the loss finite while weights overflow), restore

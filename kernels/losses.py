@@ -22,7 +22,7 @@ from .config import serial
 MSE, BINARY_CROSS_ENTROPY, CROSS_ENTROPY = 0, 1, 2
 
 
-@serial
+@serial(inline="always")  # a compile of its own costs more
 def _max(z, z0, k):
     m = z[z0]
     for i in range(1, k):
