@@ -28,16 +28,17 @@ import contextlib
 import hashlib
 import io
 import json
+import math
 import numbers
 import os
+import re
 import secrets
-import zipfile
-import zlib
 from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
 
+from .archive import ArchiveError, NpzReader
 from .layers import Dense, Identity, Layer, ReLU, Sigmoid, Tanh
 from .network import Network
 
@@ -284,42 +285,67 @@ def from_bytes(data: bytes) -> Network:
 
 
 # -- load --------------------------------------------------------------------------
+#: Largest metadata a model file may hold, in bytes (a 100-layer network's is ~8 KB).
+MAX_METADATA_BYTES = 1 << 20
+#: Deepest nesting of lists and objects in the metadata (fastnn's own reach 4).
+MAX_JSON_DEPTH = 32
+#: Most values (lists, objects, elements, members) in the metadata.
+MAX_JSON_ITEMS = 1 << 16
+# A JSON string literal, so that brackets inside strings are not counted.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+
+
 def _fail(path: str, what: str) -> ValueError:
     return ValueError(f"{path!r} is not a valid fastnn model file: {what}")
 
 
-def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The metadata and arrays of a model file, checked against each other."""
-    try:
-        data = np.load(source, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise _fail(path, "it holds a single .npy array, not a model archive")
-        with data:
-            contents = {name: data[name] for name in data.files}
-    except FileNotFoundError:
-        raise
-    except ValueError as exc:
-        if "is not a valid fastnn model file" in str(exc):
-            raise
-        # NumPy's own message here suggests loading with pickle: never pass that on.
-        raise _fail(path, "it is not a readable .npz archive (not a zip file)") from exc
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError) as exc:
-        raise _fail(
-            path, f"the archive is corrupt or truncated ({type(exc).__name__}: {exc})"
-        ) from exc
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
 
-    raw = contents.pop(METADATA_KEY, None)
-    if raw is None:
-        raise _fail(path, f"it has no {METADATA_KEY!r} entry (was it written by fastnn?)")
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise _fail(path, f"its {METADATA_KEY!r} entry is not a uint8 byte string")
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _parse_metadata(path: str, raw: bytes) -> dict[str, Any]:
+    """The metadata's JSON, its size and nesting bounded before it is parsed."""
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(path, f"its metadata is not UTF-8 text ({exc})") from exc
+    structure = _JSON_STRING.sub("", text)
+    items = sum(structure.count(c) for c in "[{,:")
+    if items > MAX_JSON_ITEMS:
+        raise _fail(path, f"its metadata holds {items} values, more than {MAX_JSON_ITEMS}")
+    depth = 0
+    for c in re.sub(r"[^\[\]{}]", "", structure):
+        depth += 1 if c in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise _fail(path, f"its metadata is nested more than {MAX_JSON_DEPTH} levels deep")
+        if depth < 0:
+            break  # unbalanced: the parser says where
+    try:
+        meta = json.loads(text, parse_float=_finite_float, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
         raise _fail(path, f"its metadata is not valid JSON ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise _fail(path, f"its metadata does not name the format {FORMAT_NAME!r}")
+    return meta
 
+
+def _read_metadata(path: str, reader: NpzReader) -> dict[str, Any]:
+    header = reader.headers.get(METADATA_KEY)
+    if header is None:
+        raise _fail(path, f"it has no {METADATA_KEY!r} entry (was it written by fastnn?)")
+    dtype, shape = header
+    if dtype != np.uint8:
+        raise _fail(path, f"its {METADATA_KEY!r} entry is not a uint8 byte string")
+    if shape[0] > MAX_METADATA_BYTES:
+        raise _fail(path, f"its metadata is {shape[0]} bytes long, more than {MAX_METADATA_BYTES}")
+    meta = _parse_metadata(path, reader.read(METADATA_KEY).tobytes())
     version = meta.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise _fail(path, f"format_version={version!r} is not a positive integer")
@@ -328,7 +354,27 @@ def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             f"{path!r} has fastnn format version {version}, newer than the version "
             f"{FORMAT_VERSION} this fastnn reads: upgrade fastnn to load it"
         )
+    return meta
 
+
+def _parameter_count(path: str, specs) -> int:
+    """The parameters the layers in ``specs`` need, from their declared sizes alone."""
+    if not isinstance(specs, list) or not specs:
+        raise _fail(path, "its metadata has no list of layers")
+    total = 0
+    for i, spec in enumerate(specs):
+        if isinstance(spec, dict) and spec.get("type") == "Dense":
+            sizes = spec.get("input_size"), spec.get("output_size")
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+                raise _fail(path, f"layers[{i}] is not a valid Dense layer (sizes {sizes})")
+            total += sizes[1] * (sizes[0] + 1)
+    return total
+
+
+def _check_declared(path: str, meta: dict, headers: dict) -> None:
+    """The arrays the metadata lists against the archive's .npy headers, and the
+    parameters its layers need against the ``params`` array, before any is read."""
+    contents = {name: header for name, header in headers.items() if name != METADATA_KEY}
     declared = meta.get("arrays")
     if not isinstance(declared, dict) or set(declared) != set(contents):
         raise _fail(
@@ -337,16 +383,41 @@ def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             f"({sorted(declared) if isinstance(declared, dict) else declared!r})",
         )
     for name, spec in declared.items():
-        arr = contents[name]
-        if not isinstance(spec, dict) or [arr.dtype.str, list(arr.shape)] != [
+        dtype, shape = contents[name]
+        if not isinstance(spec, dict) or [dtype.str, list(shape)] != [
             spec.get("dtype"),
             spec.get("shape"),
         ]:
             raise _fail(
                 path,
-                f"array {name!r} has dtype {arr.dtype.str} and shape {list(arr.shape)}, "
+                f"array {name!r} has dtype {dtype.str} and shape {list(shape)}, "
                 f"but the metadata says {spec!r}",
             )
+    needed = _parameter_count(path, meta.get("layers"))
+    params = contents.get(PARAMS_KEY)
+    if params is None or params[1] != (needed,) or params[0].kind != "f":
+        raise _fail(
+            path,
+            f"its parameters ({'none' if params is None else params[1]}) do not fit the "
+            f"layers, which need {needed} floating-point values",
+        )
+    for name, (dtype, shape) in contents.items():
+        if name.startswith(OPTIMIZER_PREFIX) and (dtype, shape) != params:
+            raise _fail(path, f"optimizer state {name!r} does not match the parameters")
+
+
+def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The metadata and arrays of a model file, checked against each other.
+
+    Every size the file declares is checked against the file's content, and the
+    metadata against the arrays' headers, before any array is read."""
+    try:
+        with NpzReader(source) as reader:
+            meta = _read_metadata(path, reader)
+            _check_declared(path, meta, reader.headers)
+            contents = {name: reader.read(name) for name in meta["arrays"]}
+    except ArchiveError as exc:
+        raise _fail(path, str(exc)) from exc
 
     checksum = meta.get("checksum")
     if not isinstance(checksum, dict) or checksum.get("algorithm") != "sha256":
@@ -366,7 +437,7 @@ def _build_layers(path: str, specs) -> list[Layer]:
     layers: list[Layer] = []
     for i, spec in enumerate(specs):
         kind = spec.get("type") if isinstance(spec, dict) else None
-        if kind not in LAYER_TYPES:
+        if not isinstance(kind, str) or kind not in LAYER_TYPES:
             raise _fail(path, f"layers[{i}] has unknown type {kind!r}")
         if kind == "Dense":
             try:
@@ -392,6 +463,8 @@ def _restore_optimizer(path: str, meta: dict, contents: dict[str, np.ndarray], p
     from .optimizers import from_config
 
     try:
+        if not isinstance(opt_meta, dict) or not isinstance(opt_meta.get("config"), dict):
+            raise TypeError(f"{opt_meta!r} is not an object with a 'config' object")
         optimizer = from_config(opt_meta["config"])
         step = opt_meta.get("step", 0)
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
@@ -401,7 +474,6 @@ def _restore_optimizer(path: str, meta: dict, contents: dict[str, np.ndarray], p
     for key, arr in state.items():
         if arr.shape != params.shape or arr.dtype != params.dtype:
             raise _fail(path, f"optimizer state {key!r} does not match the parameters")
-        state[key] = arr.copy()
     optimizer.state = state
     optimizer.step = step
     return optimizer
@@ -428,14 +500,23 @@ def load(path) -> Network:
         If there is no file at ``path``.
     ValueError
         If the file is not a fastnn model, is corrupt or truncated, was modified
-        after it was written (checksum mismatch), or has a newer format version.
+        after it was written (checksum mismatch), declares sizes its content cannot
+        hold, or has a newer format version. The message names the file and the
+        problem; nothing is allocated beyond what the file's own size allows.
     """
     path = _check_path(path)
-    return _build(path, path)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _fail(path, f"it cannot be read ({type(exc).__name__}: {exc})") from exc
+    with f:
+        return _build(f, path)
 
 
 def _build(source, path: str) -> Network:
-    """The network in ``source`` (a path or a binary file); ``path`` names it in errors."""
+    """The network in ``source`` (a seekable binary file); ``path`` names it in errors."""
     meta, contents = _read(source, path)
     layers = _build_layers(path, meta.get("layers"))
     try:
@@ -463,6 +544,6 @@ def _build(source, path: str) -> Network:
     if rng_state is not None:
         try:
             net._rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise _fail(path, f"its shuffling state is invalid ({exc})") from exc
     return net
