@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import functools
 
-import numba
 from numba.core.options import DefaultOptions
+
+from .cache import cached_njit
 
 FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
 
-#: Serial kernels: cached on disk, GIL released, compiled lazily on first call.
+#: Serial kernels: cached on disk (``cache.py`` says where, and how a damaged cache
+#: file is replaced), GIL released, compiled lazily on first call.
 #: NumPy's error model (x/0 gives inf, not ZeroDivisionError) keeps a branch out of
 #: every division, so loops with a division still vectorise.
-serial = functools.partial(
-    numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy"
-)
+serial = functools.partial(cached_njit, nogil=True, fastmath=set(FASTMATH), error_model="numpy")
 
 # Kernels that only read and write arrays their caller owns are compiled without
 # Numba's reference counting. Every array a compiled helper binds costs an atomic
