@@ -13,9 +13,12 @@ A model file is an uncompressed ``.npz`` archive holding
 ``to_bytes`` and ``from_bytes`` give the same content as bytes in memory (the
 scikit-learn estimators pickle their network that way).
 
-Files are read with ``np.load(..., allow_pickle=False)``, so loading a file can
-never run code. The checksum catches corrupted or edited files; it is not a
-signature (anyone can recompute it), so it does not prove who wrote a file.
+Files are read by ``fastnn.archive.NpzReader``, never with pickle, so loading a
+file can never run code; every size a file declares is checked against its
+content before anything is inflated or allocated, and the metadata's JSON is
+bounded in size and depth before it is parsed. The checksum catches corrupted or
+edited files; it is not a signature (anyone can recompute it), so it does not
+prove who wrote a file.
 
 Files are written atomically: to a temporary file in the target's directory,
 flushed to disk, then moved over the target with ``os.replace``. A crash while
@@ -484,7 +487,7 @@ def load(path) -> Network:
 
     The loaded network predicts bit for bit as the saved one did, and training it
     further continues from the saved parameters, optimizer state and shuffling
-    state. The file is read with ``allow_pickle=False``: no code in it can run.
+    state. The file is never unpickled: no code in it can run.
 
     Parameters
     ----------
