@@ -40,6 +40,26 @@ class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
 
 
+def _check_unowned(layers: list[Layer]) -> None:
+    """Raise if a layer already belongs to a live network, or appears twice: a layer's
+    weights are views into one network's buffer, so two owners would disagree."""
+    seen: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if id(layer) in seen:
+            raise ValueError(
+                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
+                "give every position a layer of its own, e.g. Dense(3, 3) twice"
+            )
+        seen[id(layer)] = i
+        if layer.owner is not None:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
+                "weights it holds: build fresh layers for each network (e.g. "
+                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
+                "copy.deepcopy(layers)"
+            )
+
+
 class Network:
     """A feed-forward network of fastnn layers, trained by per-sample SGD.
 
@@ -48,7 +68,8 @@ class Network:
     layers : sequence of Layer
         For example ``[Dense(2, 3), Tanh(), Dense(3, 1), Tanh()]``. Sizes must chain.
     loss : {"mse", "binary_cross_entropy", "cross_entropy"}
-        The two cross-entropies take the last layer's outputs as logits.
+        The two cross-entropies take the last layer's outputs as logits; binary
+        cross-entropy also takes a network ending in ``Sigmoid`` (fused, see below).
     dtype : np.float32 or np.float64
         The float type of every parameter and computation.
     backend : {"numba", "numpy"}
@@ -60,6 +81,15 @@ class Network:
         process's BLAS may use at the time of the call: every core, or fewer under an
         outer limit (joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``).
         Per-sample SGD always uses one.
+
+    A layer belongs to one network: the network's parameter buffer holds its
+    weights. Building a second network from layers of a live one raises a
+    ValueError; build fresh layers, or pass ``copy.deepcopy(layers)``.
+
+    With ``loss="binary_cross_entropy"`` a final ``Sigmoid`` layer is fused into the
+    loss: training works on the logits before it, in the stable form (gradient
+    p − y, finite even for saturated outputs), and ``predict`` returns the
+    probabilities.
 
     Attributes
     ----------
@@ -83,20 +113,21 @@ class Network:
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        self._plan = build_plan(layers)
-        if loss == "binary_cross_entropy" and isinstance(layers[-1], Sigmoid):
-            raise ValueError(
-                'loss="binary_cross_entropy" applies the sigmoid itself (it works on '
-                "logits, for stability): remove the final Sigmoid layer"
-            )
+        # A final Sigmoid under binary cross-entropy is fused into the loss: the
+        # engine stops at the logits and the loss applies the sigmoid, stably.
+        fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+        self._plan = build_plan(layers[:-1] if fused else layers)
+        _check_unowned(layers)
         self.layers = layers
         self.loss = loss
         self.backend = backend
         self.seed = seed
         init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(shuffle_seed)
-        self.params = np.empty(self._plan.n_params, dtype=self.dtype)
+        self._params = np.empty(self._plan.n_params, dtype=self.dtype)
         self.optimizer: Optimizer | None = None
+        for layer in layers:
+            layer._claim(self)
         self.initialize(np.random.default_rng(init_seed))
 
     # -- structure ---------------------------------------------------------------
@@ -106,12 +137,54 @@ class Network:
         return get_ops(self.backend)
 
     def __setstate__(self, state: dict) -> None:
-        # Pickle stores each layer's weights as a copy: make them views again.
+        # Pickle stores each layer's weights as a copy: make them views again, and
+        # the layers (copies too) this network's own.
         self.__dict__.update(state)
         for i, layer in enumerate(self.layers):
+            layer._claim(self)
             if isinstance(layer, Dense):
                 start = self._plan.p_off[i]
-                layer.bind(self.params[start : start + layer.n_params])
+                layer.bind(self._params[start : start + layer.n_params])
+
+    @property
+    def params(self) -> np.ndarray:
+        """Every parameter in one contiguous buffer, the one home of the weights:
+        each Dense layer's ``weights`` and ``bias`` are views into it. Assigning
+        ``net.params = values`` copies the values into this buffer."""
+        return self._params
+
+    @params.setter
+    def params(self, values) -> None:
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(
+                f"params takes {self._params.size} values (shape {self._params.shape}), "
+                f"got shape {values.shape}"
+            )
+        if values is not self._params:
+            self._params[...] = values
+
+    @property
+    def engine_layers(self) -> list[Layer]:
+        """The layers the engine runs: all of ``layers``, less a final Sigmoid that
+        binary cross-entropy takes into the loss (the engine works on its logits)."""
+        return self.layers[: self._plan.kinds.size]
+
+    def layer_params(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views (weights, bias) of Dense layer ``layers[index]`` in ``params``."""
+        layer = self.layers[index]
+        if not isinstance(layer, Dense):
+            raise ValueError(f"layers[{index}] is {layer!r}, not a Dense layer")
+        start = int(self._plan.p_off[index])
+        n_w = layer.output_size * layer.input_size
+        weights = self._params[start : start + n_w].reshape(layer.output_size, layer.input_size)
+        return weights, self._params[start + n_w : start + layer.n_params]
+
+    def dense_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views (weights, bias) in ``params`` of every Dense layer, in order."""
+        return [
+            self.layer_params(i) for i, layer in enumerate(self.layers) if isinstance(layer, Dense)
+        ]
 
     @property
     def n_threads(self) -> int:
@@ -141,7 +214,7 @@ class Network:
             layer.configure(self.dtype, self.backend)
             if isinstance(layer, Dense):
                 start = self._plan.p_off[i]
-                layer.bind(self.params[start : start + layer.n_params])
+                layer.bind(self._params[start : start + layer.n_params])
                 nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
                 layer.initialize(rng, layer.init or ("he" if isinstance(nxt, ReLU) else "xavier"))
 
