@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import interrupt
 from .backends import get_ops
 from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
@@ -34,6 +35,12 @@ PREDICT_BLOCK = 256
 WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
+#: A training call's estimated work, in units of about a nanosecond: per sample,
+#: three multiply-adds per parameter plus a fixed cost. Above THREAD_WORK (about
+#: 0.05 s) the call runs in a worker thread so that Ctrl-C stops it at once; below,
+#: a thread's start would cost more than the wait it saves.
+SAMPLE_WORK = 100
+THREAD_WORK = 50_000_000
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -450,6 +457,21 @@ class Network:
             f"learning_rate (it was {learning_rate}) or scale the inputs."
         )
 
+    def _call(self, run, order, done: int) -> int:
+        """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
+        stops it at once (see ``fastnn.interrupt``)."""
+        work = order.size * (3 * self._plan.n_params + SAMPLE_WORK)
+        threaded = self.backend != "numba" or work > THREAD_WORK
+        completed, interrupted = interrupt.call(run, threaded)
+        if interrupted:
+            # The kernels restored the state at the end of the last completed epoch.
+            self.stopped_epoch = done + completed
+            raise KeyboardInterrupt(
+                f"fit stopped after {done + completed} completed epochs: the weights and "
+                "the optimizer's state are those at the end of the last completed epoch"
+            )
+        return completed
+
     def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
         # The kernels restore the epoch's starting weights before they return early.
         if completed < order.shape[0]:
@@ -472,21 +494,22 @@ class Network:
         # µs, more than a small network's whole fit, so the others go without.
         calls_blas = block > 1 or self.backend != "numba"
         with blas_threads(1) if calls_blas else contextlib.nullcontext():
-            completed = run(epoch_loss, snapshot)
+            completed = self._call(functools.partial(run, epoch_loss, snapshot), order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
 
     def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
         p = self._plan
-        snapshot = np.empty_like(self.params)
+        # The weights and both optimizer buffers at the start of the epoch.
+        snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
+        run = functools.partial(
+            self._ops.fit_minibatch, p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params,
+            X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
+            state_a, state_b, step, epoch_loss, snapshot,
+        )  # fmt: skip
         with blas_threads(self._threads_for(min(batch_size, X.shape[0]))):
-            completed = self._ops.fit_minibatch(
-                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-                batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
-                state_a, state_b, step, epoch_loss, snapshot,
-            )  # fmt: skip
-        opt.step = int(step[0])
+            completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
