@@ -6,6 +6,7 @@ import contextlib
 import functools
 import itertools
 import numbers
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,6 +134,7 @@ class Network:
         self._rng = np.random.default_rng(shuffle_seed)
         self._params = np.empty(self._plan.n_params, dtype=self.dtype)
         self.optimizer: Optimizer | None = None
+        self._lock = threading.RLock()  # held while training changes the state
         for layer in layers:
             layer._claim(self)
         self.initialize(np.random.default_rng(init_seed))
@@ -143,10 +145,16 @@ class Network:
         # Looked up, not stored, so networks pickle (modules don't).
         return get_ops(self.backend)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_lock", None)  # locks don't pickle; each copy gets its own
+        return state
+
     def __setstate__(self, state: dict) -> None:
         # Pickle stores each layer's weights as a copy: make them views again, and
         # the layers (copies too) this network's own.
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)
             if isinstance(layer, Dense):
@@ -170,6 +178,20 @@ class Network:
             )
         if values is not self._params:
             self._params[...] = values
+
+    @contextlib.contextmanager
+    def between_updates(self):
+        """A context in which no ``fit`` changes the network: entered between two
+        compiled training calls (a ``fit`` in another thread waits for it), so the
+        parameters, the optimizer's state and the shuffling state read inside it
+        are those of one moment. ``save`` copies them this way.
+
+        A single compiled call covers the epochs of a ``fit`` that does nothing
+        between them (no validation, callback, early stopping or schedule), up to
+        ``MAX_ORDER`` shuffle indices' worth: entering waits for the one running.
+        """
+        with self._lock:
+            yield self
 
     @property
     def engine_layers(self) -> list[Layer]:
@@ -366,7 +388,8 @@ class Network:
         history: dict[str, list[float]] = {"loss": []}
         if validation is not None:
             history["val_loss"] = []
-        self.optimizer = opt
+        with self._lock:
+            self.optimizer = opt
         n = X.shape[0]
         per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
         per_epoch = validation is not None or callback is not None or early_stopping
@@ -376,19 +399,21 @@ class Network:
         done = 0
         while done < epochs:
             count = min(chunk, epochs - done)
-            # Whole arrays at once: a Python loop here would cost more than a small
-            # network's epoch.
-            order = np.tile(np.arange(n, dtype=np.int64), (count, 1))
-            if shuffle:
-                order = self._rng.permuted(order, axis=1)
             if isinstance(schedule, Constant):
                 rates = np.full(count, learning_rate)
             else:
                 rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
-            if per_sample:
-                losses = self._run_sgd(X, Y, order, rates[0], done)
-            else:
-                losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+            # A save from another thread waits here, between compiled calls.
+            with self._lock:
+                # Whole arrays at once: a Python loop here would cost more than a
+                # small network's epoch.
+                order = np.tile(np.arange(n, dtype=np.int64), (count, 1))
+                if shuffle:
+                    order = self._rng.permuted(order, axis=1)
+                if per_sample:
+                    losses = self._run_sgd(X, Y, order, rates[0], done)
+                else:
+                    losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
             if not per_epoch:
                 # Nothing runs between epochs: one list operation, not a Python loop
                 # per epoch, which would cost a tenth of a 10,000-epoch XOR fit.
@@ -413,7 +438,8 @@ class Network:
             if stop:
                 break
         if early_stopping and best_params is not None:
-            self.params[:] = best_params
+            with self._lock:
+                self.params[:] = best_params
         self.stopped_epoch = done
         return history
 
