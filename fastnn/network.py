@@ -42,6 +42,8 @@ MAX_ORDER = 1 << 22
 #: a thread's start would cost more than the wait it saves.
 SAMPLE_WORK = 100
 THREAD_WORK = 50_000_000
+#: Rows of X a validation split gathers at a time to compute the validation loss.
+VALIDATION_BLOCK = 1024
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -367,8 +369,29 @@ class Network:
         Raises
         ------
         TrainingDivergedError
-            If a loss turns non-finite; the weights are restored to their state at
-            the start of that epoch.
+            If a loss turns non-finite; the weights, the optimizer's state and its
+            step count are restored to their values at the start of that epoch.
+        KeyboardInterrupt
+            On Ctrl-C, within milliseconds. The network is left as it was at the end
+            of the last completed epoch (weights, optimizer state and step count
+            alike; ``stopped_epoch`` counts the epochs this call completed), and
+            predicts and trains on from there.
+
+        Notes
+        -----
+        The copies ``fit`` makes of its inputs:
+
+        * X is used in place when it is a C-contiguous array of the network's
+          dtype, a ``np.memmap`` included (read-only or not): training reads the
+          samples it needs from it, a batch (or a block of 64) at a time.
+        * X of another dtype (float32 data for a float64 network), a
+          non-contiguous X, or a read-only X that is not a memory map is converted
+          or copied once, whole: pass X in the network's dtype to avoid it.
+        * Y is converted to the network's dtype (integer labels one-hot encoded).
+        * ``validation_fraction`` splits by index: the training samples are read
+          in place, and the validation loss gathers 1024 rows of X at a time.
+        * A saved copy of the parameters (and of the optimizer's two buffers) at
+          each epoch's start, to restore after a divergence or Ctrl-C.
         """
         X, Y = self._check_XY(X, Y)
         epochs = check_positive_int("epochs", epochs)
@@ -383,14 +406,16 @@ class Network:
             raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
-        validation, X, Y = self._validation_split(X, Y, validation_data, validation_fraction)
+        validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
         if validation is not None:
             history["val_loss"] = []
         with self._lock:
             self.optimizer = opt
-        n = X.shape[0]
+        # The training samples by index: a validation split never copies X.
+        rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else rows
+        n = rows.size
         per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
         per_epoch = validation is not None or callback is not None or early_stopping
         per_epoch = per_epoch or not isinstance(schedule, Constant)
@@ -407,7 +432,7 @@ class Network:
             with self._lock:
                 # Whole arrays at once: a Python loop here would cost more than a
                 # small network's epoch.
-                order = np.tile(np.arange(n, dtype=np.int64), (count, 1))
+                order = np.tile(rows, (count, 1))
                 if shuffle:
                     order = self._rng.permuted(order, axis=1)
                 if per_sample:
@@ -454,16 +479,17 @@ class Network:
         return get_optimizer(spec)
 
     def _validation_split(self, X, Y, validation_data, fraction):
-        """(validation pair or None, X_train, Y_train): the pair is ``validation_data``
+        """(validation or None, training rows or None for all): validation is
+        (X_val, Y_val, rows or None), ``validation_data``
         checked, or the ``fraction`` of (X, Y) the seeded generator holds out."""
         if validation_data is not None and fraction is not None:
             raise ValueError("pass validation_data or validation_fraction, not both")
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, Y_val)")
-            return self._check_XY(*validation_data, prefix="validation "), X, Y
+            return (*self._check_XY(*validation_data, prefix="validation "), None), None
         if fraction is None:
-            return None, X, Y
+            return None, None
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
             raise TypeError(f"validation_fraction={fraction!r} must be a number in (0, 1)")
         n_val = round(fraction * X.shape[0]) if 0 < fraction < 1 else 0
@@ -474,7 +500,7 @@ class Network:
             )
         idx = self._rng.permutation(X.shape[0])
         val, train = np.sort(idx[:n_val]), np.sort(idx[n_val:])
-        return (X[val], Y[val]), X[train], Y[train]
+        return (X, Y, val), train
 
     def _diverged(self, epoch: int, learning_rate: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -534,7 +560,7 @@ class Network:
             X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
             state_a, state_b, step, epoch_loss, snapshot,
         )  # fmt: skip
-        with blas_threads(self._threads_for(min(batch_size, X.shape[0]))):
+        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
@@ -585,9 +611,19 @@ class Network:
         """The mean loss over the samples of (X, Y)."""
         return self._mean_loss(*self._check_XY(X, Y))
 
-    def _mean_loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        # For arrays already checked, as fit's validation data is.
-        return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
+    def _mean_loss(self, X: np.ndarray, Y: np.ndarray, rows=None) -> float:
+        """The mean loss over ``rows`` of (X, Y) (all by default), for arrays already
+        checked, as fit's validation data is. Rows are gathered a block at a time,
+        so a validation split copies one block of X, not the split."""
+        if rows is None:
+            return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
+        if rows.size <= VALIDATION_BLOCK:
+            return self._mean_loss(X[rows], Y[rows])
+        total = 0.0
+        for start in range(0, rows.size, VALIDATION_BLOCK):
+            block = rows[start : start + VALIDATION_BLOCK]
+            total += self._mean_loss(X[block], Y[block]) * block.size
+        return total / rows.size
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:
