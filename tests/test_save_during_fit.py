@@ -50,3 +50,27 @@ def test_files_saved_during_a_fit_load_and_hold_one_epochs_state(tmp_path, batch
             np.array_equal(again.params, params) and again.optimizer.step == step
             for params, step in epochs.values()
         ), path
+
+
+def test_a_save_during_one_long_compiled_call_waits_for_it(tmp_path):
+    # No per-epoch work: all the epochs run in one compiled call, which a save waits for.
+    net = fn.Network([fn.Dense(16, 32), fn.Tanh(), fn.Dense(32, 3)], loss="cross_entropy")
+    net.fit(X[:8], y[:8], epochs=1, optimizer="adam", batch_size=4)  # compile
+    before = net.params.copy()
+    started = threading.Event()
+
+    def train():
+        started.set()
+        net.fit(X, y, epochs=200, optimizer="adam", batch_size=4)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    started.wait()
+    while net.optimizer.step == 2:  # until the compiled call holds the network
+        pass
+    net.save(tmp_path / "m.npz")
+    trainer.join()
+    again = fn.load(tmp_path / "m.npz")
+    assert not np.array_equal(again.params, before)
+    assert np.array_equal(again.params, net.params)
+    assert again.optimizer.step == net.optimizer.step == 2 + 200 * 128
