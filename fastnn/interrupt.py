@@ -15,6 +15,11 @@ from collections.abc import Callable
 import numpy as np
 
 
+#: The flag of every call that runs inline, which nothing sets (Ctrl-C waits for the
+#: call to return). Writable: Numba compiles kernels again for read-only arrays.
+_NEVER = np.zeros(1, dtype=np.int64)
+
+
 def call(run: Callable[[np.ndarray], int], threaded: bool) -> tuple[int, bool]:
     """``run(stop)``, in a worker thread if ``threaded``.
 
@@ -32,9 +37,9 @@ def call(run: Callable[[np.ndarray], int], threaded: bool) -> tuple[int, bool]:
         ``run``'s result, and whether a KeyboardInterrupt stopped it (the caller
         raises it once its state is settled).
     """
-    stop = np.zeros(1, dtype=np.int64)
     if not threaded:
-        return run(stop), False
+        return run(_NEVER), False
+    stop = np.zeros(1, dtype=np.int64)
     box: list = []
     # An Event, not Thread.join: a join that Ctrl-C interrupts can mark the thread
     # finished while it still runs (CPython before 3.13).
