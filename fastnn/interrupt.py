@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-
 #: The flag of every call that runs inline, which nothing sets (Ctrl-C waits for the
 #: call to return). Writable: Numba compiles kernels again for read-only arrays.
 _NEVER = np.zeros(1, dtype=np.int64)

@@ -155,6 +155,9 @@ class Network:
     def __setstate__(self, state: dict) -> None:
         # Pickle stores each layer's weights as a copy: make them views again, and
         # the layers (copies too) this network's own.
+        if "params" in state:  # pickled before params became a property
+            state = {**state, "_params": state["params"]}
+            del state["params"]
         self.__dict__.update(state)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
