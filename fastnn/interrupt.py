@@ -16,7 +16,7 @@ import numpy as np
 
 #: The flag of every call that runs inline, which nothing sets (Ctrl-C waits for the
 #: call to return). Writable: Numba compiles kernels again for read-only arrays.
-_NEVER = np.zeros(1, dtype=np.int64)
+NEVER = np.zeros(1, dtype=np.int64)
 
 
 def call(run: Callable[[np.ndarray], int], threaded: bool) -> tuple[int, bool]:
@@ -37,7 +37,7 @@ def call(run: Callable[[np.ndarray], int], threaded: bool) -> tuple[int, bool]:
         raises it once its state is settled).
     """
     if not threaded:
-        return run(_NEVER), False
+        return run(NEVER), False
     stop = np.zeros(1, dtype=np.int64)
     box: list = []
     # An Event, not Thread.join: a join that Ctrl-C interrupts can mark the thread

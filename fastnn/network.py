@@ -414,8 +414,6 @@ class Network:
         history: dict[str, list[float]] = {"loss": []}
         if validation is not None:
             history["val_loss"] = []
-        with self._lock:
-            self.optimizer = opt
         # The training samples by index: a validation split never copies X.
         rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else rows
         n = rows.size
@@ -433,6 +431,7 @@ class Network:
                 rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
             # A save from another thread waits here, between compiled calls.
             with self._lock:
+                self.optimizer = opt
                 # Whole arrays at once: a Python loop here would cost more than a
                 # small network's epoch.
                 order = np.tile(rows, (count, 1))
@@ -516,8 +515,9 @@ class Network:
         """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
         stops it at once (see ``fastnn.interrupt``)."""
         work = order.size * (3 * self._plan.n_params + SAMPLE_WORK)
-        threaded = self.backend != "numba" or work > THREAD_WORK
-        completed, interrupted = interrupt.call(run, threaded)
+        if work <= THREAD_WORK and self.backend == "numba":
+            return run(interrupt.NEVER)  # a short call: no thread (fixed cost per fit)
+        completed, interrupted = interrupt.call(run, threaded=True)
         if interrupted:
             # The kernels restored the state at the end of the last completed epoch.
             self.stopped_epoch = done + completed
@@ -542,14 +542,14 @@ class Network:
                 learning_rate, self._loss_kind)  # fmt: skip
         block = sgd_block(p)
         if block > 1:
-            run = functools.partial(self._ops.fit_sgd_blocked, *args, block)
+            run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
         else:
-            run = functools.partial(self._ops.fit_sgd, *args)
+            run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
         # Only the blocked loop and the twin call BLAS. Setting a limit costs tens of
         # µs, more than a small network's whole fit, so the others go without.
         calls_blas = block > 1 or self.backend != "numba"
         with blas_threads(1) if calls_blas else contextlib.nullcontext():
-            completed = self._call(functools.partial(run, epoch_loss, snapshot), order, done)
+            completed = self._call(run, order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
 
     def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
