@@ -89,3 +89,22 @@ def test_ctrl_c_stops_a_long_fit_at_an_epoch_boundary(mode, backend):
     assert result["same"], result  # weights, moments and step of one epoch's end
     assert result["finite"]
     assert f"after {result['epochs']} completed epochs" in result["note"]
+
+
+@pytest.mark.parametrize("kw", [{}, {"batch_size": 8, "optimizer": "adam"}])
+def test_a_fit_in_the_worker_thread_equals_one_inline(monkeypatch, kw):
+    import numpy as np
+
+    import fastnn as fn
+    import fastnn.network
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(64, 5)), rng.normal(size=(64, 2))
+    nets = []
+    for limit in (fastnn.network.THREAD_WORK, 0):  # inline, then in the worker thread
+        monkeypatch.setattr(fastnn.network, "THREAD_WORK", limit)
+        net = fn.Network([fn.Dense(5, 8), fn.Tanh(), fn.Dense(8, 2)], seed=0)
+        nets.append((net, net.fit(X, Y, epochs=3, learning_rate=0.05, shuffle=True, **kw)))
+    (a, history_a), (b, history_b) = nets
+    assert history_a == history_b
+    assert np.array_equal(a.params, b.params)
