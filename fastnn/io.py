@@ -216,14 +216,19 @@ def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 # -- save --------------------------------------------------------------------------
 def _payload(net: Network) -> dict[str, np.ndarray]:
-    arrays = _arrays(net)
+    # Copies of one moment: a fit in another thread waits until they are taken, and
+    # may then go on while they are written.
+    with net.between_updates():
+        arrays = _arrays(net)
+        meta = _metadata(net, arrays)
     payload = dict(arrays)
-    payload[METADATA_KEY] = np.frombuffer(_canonical(_metadata(net, arrays)), dtype=np.uint8)
+    payload[METADATA_KEY] = np.frombuffer(_canonical(meta), dtype=np.uint8)
     return payload
 
 
 def _arrays(net: Network) -> dict[str, np.ndarray]:
-    arrays = {PARAMS_KEY: np.ascontiguousarray(net.params)}
+    """Copies of the network's arrays (np.array copies)."""
+    arrays = {PARAMS_KEY: np.array(net.params, order="C")}
     optimizer = getattr(net, "optimizer", None)
     state = getattr(optimizer, "state", None) or {}
     for key, value in state.items():
@@ -232,7 +237,7 @@ def _arrays(net: Network) -> dict[str, np.ndarray]:
                 f"optimizer state {key!r} is {type(value).__name__}, not a numeric array: "
                 "a model file holds numeric arrays only"
             )
-        arrays[OPTIMIZER_PREFIX + key] = np.ascontiguousarray(value)
+        arrays[OPTIMIZER_PREFIX + key] = np.array(value, order="C")
     return arrays
 
 

@@ -9,6 +9,8 @@ layer's own parameters in place by plain SGD.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .backends import get_ops
@@ -21,6 +23,23 @@ class Layer:
 
     dtype: np.dtype = np.dtype(np.float64)
     backend: str = "numba"
+    _owner: weakref.ref | None = None
+
+    @property
+    def owner(self):
+        """The live Network this layer belongs to, or None."""
+        return None if self._owner is None else self._owner()
+
+    def _claim(self, network) -> None:
+        # A weak reference: a layer never keeps a network alive, and once the network
+        # is gone its layers may build another.
+        self._owner = weakref.ref(network)
+
+    def __getstate__(self) -> dict:
+        # A copy (pickle, copy.deepcopy) belongs to no network until one claims it.
+        state = dict(self.__dict__)
+        state.pop("_owner", None)
+        return state
 
     def configure(self, dtype=None, backend: str | None = None) -> None:
         """Set the float dtype and the kernel backend ("numba" or "numpy")."""
@@ -72,7 +91,8 @@ class Dense(Layer):
     ----------
     weights : ndarray, shape (output_size, input_size)
     bias : ndarray, shape (output_size,)
-        Views into one parameter buffer; a Network rebinds them into its own.
+        Views into one parameter buffer; a Network rebinds them into its own. Assigning
+        to them writes the values into that buffer (``layer.weights = W`` copies W).
     """
 
     def __init__(
@@ -102,8 +122,28 @@ class Dense(Layer):
     def bind(self, buffer: np.ndarray) -> None:
         """Make ``weights`` and ``bias`` views of ``buffer`` (W first, then B)."""
         n_w = self.output_size * self.input_size
-        self.weights = buffer[:n_w].reshape(self.output_size, self.input_size)
-        self.bias = buffer[n_w : self.n_params]
+        self._w = buffer[:n_w].reshape(self.output_size, self.input_size)
+        self._b = buffer[n_w : self.n_params]
+
+    # Properties, so that an assignment writes into the buffer rather than replacing
+    # the view with an array the network never sees.
+    @property
+    def weights(self) -> np.ndarray:
+        return self._w
+
+    @weights.setter
+    def weights(self, value) -> None:
+        if value is not self._w:  # ``layer.weights -= x`` has already updated it
+            self._w[...] = value
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self._b
+
+    @bias.setter
+    def bias(self, value) -> None:
+        if value is not self._b:
+            self._b[...] = value
 
     def initialize(self, rng: np.random.Generator, init: str) -> None:
         initialize(init, self.weights, self.bias, rng)

@@ -10,8 +10,10 @@ gradient of that mean. ``y_pred`` is what the last layer outputs:
 * ``cross_entropy``: on the softmax of the logits z, fused and stable; its prime is
   softmax(z) − y.
 
-With either cross-entropy, end the network with a Dense layer (no Sigmoid): the loss
-applies the sigmoid or softmax itself, and ``Network.predict`` returns probabilities.
+With either cross-entropy, end the network with a Dense layer: the loss applies the
+sigmoid or softmax itself, and ``Network.predict`` returns probabilities. A Network
+that ends in Sigmoid under binary cross-entropy fuses that layer into the loss, so it
+trains on the logits before it (gradient p − y).
 """
 
 from __future__ import annotations

@@ -6,11 +6,13 @@ import contextlib
 import functools
 import itertools
 import numbers
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import interrupt
 from .backends import get_ops
 from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
@@ -34,10 +36,38 @@ PREDICT_BLOCK = 256
 WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
+#: A training call's estimated work, in units of about a nanosecond: per sample,
+#: three multiply-adds per parameter plus a fixed cost. Above THREAD_WORK (about
+#: 0.05 s) the call runs in a worker thread so that Ctrl-C stops it at once; below,
+#: a thread's start would cost more than the wait it saves.
+SAMPLE_WORK = 100
+THREAD_WORK = 50_000_000
+#: Rows of X a validation split gathers at a time to compute the validation loss.
+VALIDATION_BLOCK = 1024
 
 
 class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
+
+
+def _check_unowned(layers: list[Layer]) -> None:
+    """Raise if a layer already belongs to a live network, or appears twice: a layer's
+    weights are views into one network's buffer, so two owners would disagree."""
+    seen: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if id(layer) in seen:
+            raise ValueError(
+                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
+                "give every position a layer of its own, e.g. Dense(3, 3) twice"
+            )
+        seen[id(layer)] = i
+        if layer.owner is not None:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
+                "weights it holds: build fresh layers for each network (e.g. "
+                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
+                "copy.deepcopy(layers)"
+            )
 
 
 class Network:
@@ -48,7 +78,8 @@ class Network:
     layers : sequence of Layer
         For example ``[Dense(2, 3), Tanh(), Dense(3, 1), Tanh()]``. Sizes must chain.
     loss : {"mse", "binary_cross_entropy", "cross_entropy"}
-        The two cross-entropies take the last layer's outputs as logits.
+        The two cross-entropies take the last layer's outputs as logits; binary
+        cross-entropy also takes a network ending in ``Sigmoid`` (fused, see below).
     dtype : np.float32 or np.float64
         The float type of every parameter and computation.
     backend : {"numba", "numpy"}
@@ -60,6 +91,15 @@ class Network:
         process's BLAS may use at the time of the call: every core, or fewer under an
         outer limit (joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``).
         Per-sample SGD always uses one.
+
+    A layer belongs to one network: the network's parameter buffer holds its
+    weights. Building a second network from layers of a live one raises a
+    ValueError; build fresh layers, or pass ``copy.deepcopy(layers)``.
+
+    With ``loss="binary_cross_entropy"`` a final ``Sigmoid`` layer is fused into the
+    loss: training works on the logits before it, in the stable form (gradient
+    p − y, finite even for saturated outputs), and ``predict`` returns the
+    probabilities.
 
     Attributes
     ----------
@@ -83,20 +123,22 @@ class Network:
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        self._plan = build_plan(layers)
-        if loss == "binary_cross_entropy" and isinstance(layers[-1], Sigmoid):
-            raise ValueError(
-                'loss="binary_cross_entropy" applies the sigmoid itself (it works on '
-                "logits, for stability): remove the final Sigmoid layer"
-            )
+        # A final Sigmoid under binary cross-entropy is fused into the loss: the
+        # engine stops at the logits and the loss applies the sigmoid, stably.
+        fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+        self._plan = build_plan(layers[:-1] if fused else layers)
+        _check_unowned(layers)
         self.layers = layers
         self.loss = loss
         self.backend = backend
         self.seed = seed
         init_seed, shuffle_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(shuffle_seed)
-        self.params = np.empty(self._plan.n_params, dtype=self.dtype)
+        self._params = np.empty(self._plan.n_params, dtype=self.dtype)
         self.optimizer: Optimizer | None = None
+        self._lock = threading.RLock()  # held while training changes the state
+        for layer in layers:
+            layer._claim(self)
         self.initialize(np.random.default_rng(init_seed))
 
     # -- structure ---------------------------------------------------------------
@@ -105,13 +147,78 @@ class Network:
         # Looked up, not stored, so networks pickle (modules don't).
         return get_ops(self.backend)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_lock", None)  # locks don't pickle; each copy gets its own
+        return state
+
     def __setstate__(self, state: dict) -> None:
-        # Pickle stores each layer's weights as a copy: make them views again.
+        # Pickle stores each layer's weights as a copy: make them views again, and
+        # the layers (copies too) this network's own.
+        if "params" in state:  # pickled before params became a property
+            state = {**state, "_params": state["params"]}
+            del state["params"]
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
+            layer._claim(self)
             if isinstance(layer, Dense):
                 start = self._plan.p_off[i]
-                layer.bind(self.params[start : start + layer.n_params])
+                layer.bind(self._params[start : start + layer.n_params])
+
+    @property
+    def params(self) -> np.ndarray:
+        """Every parameter in one contiguous buffer, the one home of the weights:
+        each Dense layer's ``weights`` and ``bias`` are views into it. Assigning
+        ``net.params = values`` copies the values into this buffer."""
+        return self._params
+
+    @params.setter
+    def params(self, values) -> None:
+        values = np.asarray(values)
+        if values.shape != self._params.shape:
+            raise ValueError(
+                f"params takes {self._params.size} values (shape {self._params.shape}), "
+                f"got shape {values.shape}"
+            )
+        if values is not self._params:
+            self._params[...] = values
+
+    @contextlib.contextmanager
+    def between_updates(self):
+        """A context in which no ``fit`` changes the network: entered between two
+        compiled training calls (a ``fit`` in another thread waits for it), so the
+        parameters, the optimizer's state and the shuffling state read inside it
+        are those of one moment. ``save`` copies them this way.
+
+        A single compiled call covers the epochs of a ``fit`` that does nothing
+        between them (no validation, callback, early stopping or schedule), up to
+        ``MAX_ORDER`` shuffle indices' worth: entering waits for the one running.
+        """
+        with self._lock:
+            yield self
+
+    @property
+    def engine_layers(self) -> list[Layer]:
+        """The layers the engine runs: all of ``layers``, less a final Sigmoid that
+        binary cross-entropy takes into the loss (the engine works on its logits)."""
+        return self.layers[: self._plan.kinds.size]
+
+    def layer_params(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Views (weights, bias) of Dense layer ``layers[index]`` in ``params``."""
+        layer = self.layers[index]
+        if not isinstance(layer, Dense):
+            raise ValueError(f"layers[{index}] is {layer!r}, not a Dense layer")
+        start = int(self._plan.p_off[index])
+        n_w = layer.output_size * layer.input_size
+        weights = self._params[start : start + n_w].reshape(layer.output_size, layer.input_size)
+        return weights, self._params[start + n_w : start + layer.n_params]
+
+    def dense_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Views (weights, bias) in ``params`` of every Dense layer, in order."""
+        return [
+            self.layer_params(i) for i, layer in enumerate(self.layers) if isinstance(layer, Dense)
+        ]
 
     @property
     def n_threads(self) -> int:
@@ -141,7 +248,7 @@ class Network:
             layer.configure(self.dtype, self.backend)
             if isinstance(layer, Dense):
                 start = self._plan.p_off[i]
-                layer.bind(self.params[start : start + layer.n_params])
+                layer.bind(self._params[start : start + layer.n_params])
                 nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
                 layer.initialize(rng, layer.init or ("he" if isinstance(nxt, ReLU) else "xavier"))
 
@@ -265,8 +372,29 @@ class Network:
         Raises
         ------
         TrainingDivergedError
-            If a loss turns non-finite; the weights are restored to their state at
-            the start of that epoch.
+            If a loss turns non-finite; the weights, the optimizer's state and its
+            step count are restored to their values at the start of that epoch.
+        KeyboardInterrupt
+            On Ctrl-C, within milliseconds. The network is left as it was at the end
+            of the last completed epoch (weights, optimizer state and step count
+            alike; ``stopped_epoch`` counts the epochs this call completed), and
+            predicts and trains on from there.
+
+        Notes
+        -----
+        The copies ``fit`` makes of its inputs:
+
+        * X is used in place when it is a C-contiguous array of the network's
+          dtype, a ``np.memmap`` included (read-only or not): training reads the
+          samples it needs from it, a batch (or a block of 64) at a time.
+        * X of another dtype (float32 data for a float64 network), a
+          non-contiguous X, or a read-only X that is not a memory map is converted
+          or copied once, whole: pass X in the network's dtype to avoid it.
+        * Y is converted to the network's dtype (integer labels one-hot encoded).
+        * ``validation_fraction`` splits by index: the training samples are read
+          in place, and the validation loss gathers 1024 rows of X at a time.
+        * A saved copy of the parameters (and of the optimizer's two buffers) at
+          each epoch's start, to restore after a divergence or Ctrl-C.
         """
         X, Y = self._check_XY(X, Y)
         epochs = check_positive_int("epochs", epochs)
@@ -281,13 +409,14 @@ class Network:
             raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
-        validation, X, Y = self._validation_split(X, Y, validation_data, validation_fraction)
+        validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
         if validation is not None:
             history["val_loss"] = []
-        self.optimizer = opt
-        n = X.shape[0]
+        # The training samples by index: a validation split never copies X.
+        rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else rows
+        n = rows.size
         per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
         per_epoch = validation is not None or callback is not None or early_stopping
         per_epoch = per_epoch or not isinstance(schedule, Constant)
@@ -296,19 +425,22 @@ class Network:
         done = 0
         while done < epochs:
             count = min(chunk, epochs - done)
-            # Whole arrays at once: a Python loop here would cost more than a small
-            # network's epoch.
-            order = np.tile(np.arange(n, dtype=np.int64), (count, 1))
-            if shuffle:
-                order = self._rng.permuted(order, axis=1)
             if isinstance(schedule, Constant):
                 rates = np.full(count, learning_rate)
             else:
                 rates = np.array([schedule(learning_rate, done + e) for e in range(count)])
-            if per_sample:
-                losses = self._run_sgd(X, Y, order, rates[0], done)
-            else:
-                losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+            # A save from another thread waits here, between compiled calls.
+            with self._lock:
+                self.optimizer = opt
+                # Whole arrays at once: a Python loop here would cost more than a
+                # small network's epoch.
+                order = np.tile(rows, (count, 1))
+                if shuffle:
+                    order = self._rng.permuted(order, axis=1)
+                if per_sample:
+                    losses = self._run_sgd(X, Y, order, rates[0], done)
+                else:
+                    losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
             if not per_epoch:
                 # Nothing runs between epochs: one list operation, not a Python loop
                 # per epoch, which would cost a tenth of a 10,000-epoch XOR fit.
@@ -333,7 +465,8 @@ class Network:
             if stop:
                 break
         if early_stopping and best_params is not None:
-            self.params[:] = best_params
+            with self._lock:
+                self.params[:] = best_params
         self.stopped_epoch = done
         return history
 
@@ -348,16 +481,17 @@ class Network:
         return get_optimizer(spec)
 
     def _validation_split(self, X, Y, validation_data, fraction):
-        """(validation pair or None, X_train, Y_train): the pair is ``validation_data``
+        """(validation or None, training rows or None for all): validation is
+        (X_val, Y_val, rows or None), ``validation_data``
         checked, or the ``fraction`` of (X, Y) the seeded generator holds out."""
         if validation_data is not None and fraction is not None:
             raise ValueError("pass validation_data or validation_fraction, not both")
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, Y_val)")
-            return self._check_XY(*validation_data, prefix="validation "), X, Y
+            return (*self._check_XY(*validation_data, prefix="validation "), None), None
         if fraction is None:
-            return None, X, Y
+            return None, None
         if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
             raise TypeError(f"validation_fraction={fraction!r} must be a number in (0, 1)")
         n_val = round(fraction * X.shape[0]) if 0 < fraction < 1 else 0
@@ -368,7 +502,7 @@ class Network:
             )
         idx = self._rng.permutation(X.shape[0])
         val, train = np.sort(idx[:n_val]), np.sort(idx[n_val:])
-        return (X[val], Y[val]), X[train], Y[train]
+        return (X, Y, val), train
 
     def _diverged(self, epoch: int, learning_rate: float) -> TrainingDivergedError:
         return TrainingDivergedError(
@@ -376,6 +510,22 @@ class Network:
             f"were restored to their values at the start of epoch {epoch}. Lower "
             f"learning_rate (it was {learning_rate}) or scale the inputs."
         )
+
+    def _call(self, run, order, done: int) -> int:
+        """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
+        stops it at once (see ``fastnn.interrupt``)."""
+        work = order.size * (3 * self._plan.n_params + SAMPLE_WORK)
+        if work <= THREAD_WORK and self.backend == "numba":
+            return run(interrupt.NEVER)  # a short call: no thread (fixed cost per fit)
+        completed, interrupted = interrupt.call(run, threaded=True)
+        if interrupted:
+            # The kernels restored the state at the end of the last completed epoch.
+            self.stopped_epoch = done + completed
+            raise KeyboardInterrupt(
+                f"fit stopped after {done + completed} completed epochs: the weights and "
+                "the optimizer's state are those at the end of the last completed epoch"
+            )
+        return completed
 
     def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
         # The kernels restore the epoch's starting weights before they return early.
@@ -392,28 +542,29 @@ class Network:
                 learning_rate, self._loss_kind)  # fmt: skip
         block = sgd_block(p)
         if block > 1:
-            run = functools.partial(self._ops.fit_sgd_blocked, *args, block)
+            run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
         else:
-            run = functools.partial(self._ops.fit_sgd, *args)
+            run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
         # Only the blocked loop and the twin call BLAS. Setting a limit costs tens of
         # µs, more than a small network's whole fit, so the others go without.
         calls_blas = block > 1 or self.backend != "numba"
         with blas_threads(1) if calls_blas else contextlib.nullcontext():
-            completed = run(epoch_loss, snapshot)
+            completed = self._call(run, order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
 
     def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
         p = self._plan
-        snapshot = np.empty_like(self.params)
+        # The weights and both optimizer buffers at the start of the epoch.
+        snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
-        with blas_threads(self._threads_for(min(batch_size, X.shape[0]))):
-            completed = self._ops.fit_minibatch(
-                p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-                batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
-                state_a, state_b, step, epoch_loss, snapshot,
-            )  # fmt: skip
-        opt.step = int(step[0])
+        run = functools.partial(
+            self._ops.fit_minibatch, p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params,
+            X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
+            state_a, state_b, step, epoch_loss, snapshot,
+        )  # fmt: skip
+        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
+            completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
     # -- inference ---------------------------------------------------------------
@@ -463,9 +614,19 @@ class Network:
         """The mean loss over the samples of (X, Y)."""
         return self._mean_loss(*self._check_XY(X, Y))
 
-    def _mean_loss(self, X: np.ndarray, Y: np.ndarray) -> float:
-        # For arrays already checked, as fit's validation data is.
-        return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
+    def _mean_loss(self, X: np.ndarray, Y: np.ndarray, rows=None) -> float:
+        """The mean loss over ``rows`` of (X, Y) (all by default), for arrays already
+        checked, as fit's validation data is. Rows are gathered a block at a time,
+        so a validation split copies one block of X, not the split."""
+        if rows is None:
+            return float(self._ops.batch_loss(self._loss_kind, Y, self._logits(X)))
+        if rows.size <= VALIDATION_BLOCK:
+            return self._mean_loss(X[rows], Y[rows])
+        total = 0.0
+        for start in range(0, rows.size, VALIDATION_BLOCK):
+            block = rows[start : start + VALIDATION_BLOCK]
+            total += self._mean_loss(X[block], Y[block]) * block.size
+        return total / rows.size
 
     # -- persistence -------------------------------------------------------------
     def save(self, path) -> None:

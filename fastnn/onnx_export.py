@@ -71,10 +71,13 @@ class _Graph:
 def _network_nodes(g: _Graph, net: Network, x: str) -> str:
     """Append the network's layers and output transform; return the output's name."""
     out = x
-    for i, layer in enumerate(net.layers):
+    # The engine's layers, weights from the network's buffer; a final Sigmoid fused
+    # into binary cross-entropy is the output transform's below.
+    for i, layer in enumerate(net.engine_layers):
         if isinstance(layer, Dense):
-            w = g.const(f"dense{i}_weight", layer.weights.copy())
-            b = g.const(f"dense{i}_bias", layer.bias.copy())
+            weights, bias = net.layer_params(i)
+            w = g.const(f"dense{i}_weight", weights.copy())
+            b = g.const(f"dense{i}_bias", bias.copy())
             out = g.node("Gemm", [out, w, b], transB=1)
         elif type(layer) in _ACTIVATION_OPS:
             out = g.node(_ACTIVATION_OPS[type(layer)], [out])

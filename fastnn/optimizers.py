@@ -23,7 +23,18 @@ class Optimizer:
 
     def __init__(self) -> None:
         self.state: dict[str, np.ndarray] = {}
-        self.step = 0
+        # The count lives in an array the kernels update in place, with the state
+        # buffers: no copy of it can fall behind them.
+        self._step = np.zeros(1, dtype=np.int64)
+
+    @property
+    def step(self) -> int:
+        """The number of updates made so far (Adam's bias correction counts them)."""
+        return int(self._step[0])
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self._step[0] = value
 
     @property
     def kind(self) -> int:
@@ -45,7 +56,7 @@ class Optimizer:
                 self.state = {"a": np.zeros_like(params), "b": np.zeros_like(params)}
                 self.step = 0
                 break
-        return self.state["a"], self.state["b"], np.array([self.step], dtype=np.int64)
+        return self.state["a"], self.state["b"], self._step
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")

@@ -250,11 +250,12 @@ class _BaseFastMLP(BaseEstimator):
         """scikit-learn's L2 term of the loss: alpha/2 · Σ‖W‖² per batch, averaged."""
         if self.alpha == 0:
             return 0.0
-        squares = sum(float(np.dot(d.weights.ravel(), d.weights.ravel())) for d in self._dense())
+        squares = sum(float(np.dot(w.ravel(), w.ravel())) for w, _ in self._dense_params())
         return 0.5 * self.alpha * squares * n_batches / n_samples
 
-    def _dense(self) -> list[Dense]:
-        return self.network_.dense_layers
+    def _dense_params(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        # Read from the network's own buffer, the one home of the weights.
+        return self.network_.dense_params()
 
     def _split(self, X, Y, y):
         """(X_train, Y_train, X_val, y_val): hold out ``validation_fraction`` for
@@ -394,13 +395,13 @@ class _BaseFastMLP(BaseEstimator):
         """Each Dense layer's weights as scikit-learn lays them out, (n_in, n_out):
         views of the network's parameters."""
         check_is_fitted(self)
-        return [d.weights.T for d in self._dense()]
+        return [w.T for w, _ in self._dense_params()]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Each Dense layer's bias, shape (n_out,): views of the network's parameters."""
         check_is_fitted(self)
-        return [d.bias for d in self._dense()]
+        return [b for _, b in self._dense_params()]
 
     # -- pickling ---------------------------------------------------------------
     def __getstate__(self):

@@ -45,7 +45,9 @@ def check_array(
     """``data`` as a C-contiguous array of ``dtype``, with no NaN or inf.
 
     Rejects complex, object, string and empty input with a message that says how to
-    fix it. Returns the input itself when it already fits (no copy). With
+    fix it. Returns the input itself when it already fits (no copy), or a view of the
+    same memory for a read-only ``np.memmap``; otherwise a converted copy
+    (another dtype, not C-contiguous, or read-only and not a file map). With
     ``finite=False`` the scan for NaN and inf is left to the caller, for a kernel that
     reads every value anyway and reports them (then ``check_finite`` raises).
     """
@@ -82,13 +84,37 @@ def check_array(
     arr = np.ascontiguousarray(arr, dtype=dtype)
     if not arr.flags.writeable:
         # Numba compiles every kernel again for read-only arrays (as memory maps and
-        # Dask's inputs are): a copy costs far less.
-        arr = arr.copy()
+        # Dask's inputs are). A read-only memory map is used in place (it may not fit
+        # in memory); anything else is copied, which costs far less than the compile.
+        arr = _writable_map(arr)
+        if arr.flags.writeable is False:
+            arr = arr.copy()
     # A finite sum proves every value finite (NaN and inf propagate) without the
     # boolean temporary of np.isfinite; only a non-finite sum needs the full check.
     if finite and not np.isfinite(arr.sum()):
         check_finite(name, arr)
     return arr
+
+
+def _writable_map(arr: np.ndarray) -> np.ndarray:
+    """A writable-flagged view of the very memory of read-only, C-contiguous ``arr``
+    when a ``np.memmap`` maps it, else ``arr`` itself.
+
+    The kernels only read X; the flag spares them a compile for read-only arrays.
+    The pages stay mapped read-only, so a write would fault at once rather than reach
+    the file, and no byte of X is copied. (Mapping the file again would risk reading
+    another file of the same name.)
+    """
+    base = arr
+    while base is not None and getattr(base, "_mmap", None) is None:
+        base = getattr(base, "base", None)  # views of a np.memmap lead back to it
+    if base is None or not arr.flags.c_contiguous:
+        return arr
+    import ctypes
+
+    memory = (ctypes.c_char * arr.nbytes).from_address(arr.ctypes.data)
+    memory.keep_alive = arr  # the view below holds ``memory``, which holds the map
+    return np.frombuffer(memory, dtype=arr.dtype).reshape(arr.shape)
 
 
 def check_finite(name: str, arr: np.ndarray) -> None:

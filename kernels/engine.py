@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import activations, dense, losses
+from . import activations, dense, losses, optimizers
 from .activations import RELU, activation_backward, activation_forward, copy_flat
 from .config import bare, serial
 from .losses import batch_loss, batch_loss_grad
@@ -120,7 +120,7 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
 
 
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-            loss_kind, epoch_loss, snapshot):  # fmt: skip
+            loss_kind, epoch_loss, snapshot, stop):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
     sample order.
 
@@ -133,19 +133,22 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     Writes each epoch's mean training loss into ``epoch_loss`` and returns the number
     of epochs completed. If a loss or a weight turns non-finite, the parameters are
     restored to ``snapshot`` (their state at the start of that epoch) and the epoch's
-    index is returned, so no NaN ever stays behind.
+    index is returned, so no NaN ever stays behind. The same happens when another
+    thread sets ``stop[0]`` (checked before every sample): the run ends at the last
+    completed epoch.
     """
     # Plain Python: allocating here keeps the compiled loop free of reference
     # counting, and leaves one function fewer to compile on a first fit.
     acts, grads = _sample_buffers(n_in, n_out, a_off, params.dtype)
     return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1), Y.reshape(-1),
                        X.shape[1], Y.shape[1], order, learning_rate, loss_kind, epoch_loss,
-                       snapshot, acts, grads[0], grads[1], grads[2])  # fmt: skip
+                       snapshot, stop, acts, grads[0], grads[1], grads[2])  # fmt: skip
 
 
 @bare
 def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, learning_rate,
-                loss_kind, epoch_loss, snapshot, acts, grad_a, grad_b, pending):  # fmt: skip
+                loss_kind, epoch_loss, snapshot, stop, acts, grad_a, grad_b,
+                pending):  # fmt: skip
     """``fit_sgd``'s epochs, on buffers it allocated: no reference counting here."""
     dt = params.dtype
     lr = dt.type(learning_rate)
@@ -160,6 +163,9 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
         total = 0.0
         prev = -1
         for t in range(n):
+            if stop[0] != 0:
+                total = np.nan  # ends the epoch as a divergence does: restored
+                break
             s = order[e, t]
             first = 0
             if prev >= 0:
@@ -193,7 +199,7 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
 
 
 def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                    loss_kind, block, epoch_loss, snapshot):  # fmt: skip
+                    loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
     """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time,
     for networks whose first layer is Dense and too large for L1.
 
@@ -204,14 +210,15 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     and W₀ gets one rank-K update at the block's end. Every sample still sees the
     weights left by all samples before it: this is per-sample SGD, exactly, but W₀
     is read once per block instead of once per sample. Separate from ``fit_sgd`` so
-    that small networks never compile the matrix-product path.
+    that small networks never compile the matrix-product path. ``stop`` is checked
+    before every block.
     """
     dt = params.dtype
     h, m = n_out[0], n_in[0]
     acts, grads = _sample_buffers(n_in, n_out, a_off, dt)
     return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1),
                            Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
-                           epoch_loss, snapshot, acts, grads[0], grads[1],
+                           epoch_loss, snapshot, stop, acts, grads[0], grads[1],
                            np.empty(block * m, dt), np.empty(block * h, dt),
                            np.empty(block * block, dt), np.empty(block * h, dt),
                            np.empty((h, m), dt))  # fmt: skip
@@ -219,7 +226,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
 
 @serial
 def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
-                    learning_rate, loss_kind, block, epoch_loss, snapshot, acts, grad_a,
+                    learning_rate, loss_kind, block, epoch_loss, snapshot, stop, acts, grad_a,
                     grad_b, xb, pre, gram, gb, D):  # fmt: skip
     """``fit_sgd_blocked``'s epochs, on buffers it allocated."""
     dt = params.dtype
@@ -232,6 +239,9 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
         copy_flat(params, ZERO, snapshot, ZERO, params.size)
         total = 0.0
         for start in range(0, n, block):
+            if stop[0] != 0:
+                total = np.nan  # restored, as after a divergence
+                break
             kb = min(block, n - start)
             Xb = xb[: kb * m].reshape((kb, m))
             for t in range(kb):
@@ -378,15 +388,17 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stri
 @serial
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
-                  epoch_loss, snapshot):  # fmt: skip
+                  epoch_loss, snapshot, stop):  # fmt: skip
     """Minibatch training: gradients averaged over each batch (the last may be
     smaller), then one optimizer step on the whole parameter buffer.
 
     ``learning_rates[e]`` is epoch e's learning rate; ``l2`` adds l2·W to every
     weight gradient; ``opt_kind``, ``hyper``, ``state_a``, ``state_b`` select and carry
     the optimizer (see ``optimizers.optimizer_step``), and ``step[0]`` counts its steps
-    across calls. Returns the number of epochs completed; on a non-finite loss the
-    parameters are restored to ``snapshot``, as in ``fit_sgd``.
+    across calls. Returns the number of epochs completed. On a non-finite loss, or
+    when ``stop[0]`` is set (checked before every batch), the parameters, the
+    optimizer's state and its step count are all restored to their values at the
+    start of the epoch: ``snapshot`` holds 3 × params.size values for them.
 
     A batch is held feature-major, one column per sample, so the products are the
     design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G.
@@ -408,10 +420,19 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     xf = X.reshape(-1)
     yf = Y.reshape(-1)
     nf = n_in[0]
+    size = params.size
+    stateful = opt_kind != optimizers.SGD  # plain SGD's state buffers stay unused
     for e in range(n_epochs):
-        copy_flat(params, ZERO, snapshot, ZERO, params.size)
+        copy_flat(params, ZERO, snapshot, ZERO, size)
+        if stateful:
+            copy_flat(state_a, ZERO, snapshot, size, size)
+            copy_flat(state_b, ZERO, snapshot, 2 * size, size)
+        step0 = step[0]
         total = 0.0
         for start in range(0, n, B):
+            if stop[0] != 0:
+                total = np.nan  # restored, as after a divergence
+                break
             rows = min(B, n - start)
             Xb = _block(xb, 0, rows, n_in[0])
             Yb = _block(yb, 0, rows, k)
@@ -458,6 +479,11 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
                            hyper, step[0])  # fmt: skip
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
+            # The optimizer goes back to the same moment as the weights.
+            if stateful:
+                copy_flat(snapshot, size, state_a, ZERO, size)
+                copy_flat(snapshot, 2 * size, state_b, ZERO, size)
+            step[0] = step0
             return e
     return n_epochs
 

@@ -136,9 +136,6 @@ BUILD_CASES = {
     "not a layer": (lambda layers: fn.Network([*layers, np.tanh]), TypeError, "not a fastnn layer"),
     "no layers": (lambda layers: fn.Network([]), ValueError, "at least one layer"),
     "no Dense layer": (lambda layers: fn.Network([fn.Tanh()]), ValueError, "Dense"),
-    "sigmoid before binary cross-entropy": (
-        lambda layers: fn.Network([*layers, fn.Sigmoid()], loss="binary_cross_entropy"),
-        ValueError, "sigmoid"),
 }  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def _first_dense(kinds):
 # Overflow is expected in a diverging run: the epoch check reports it as an error.
 @np.errstate(over="ignore", invalid="ignore")
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
-            epoch_loss, snapshot):  # fmt: skip
+            epoch_loss, snapshot, stop):  # fmt: skip
     layers = _layers(kinds, n_in, n_out, p_off, params)
     first = _first_dense(kinds)
     lr = params.dtype.type(learning_rate)
@@ -66,6 +66,9 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
         snapshot[:] = params
         total = 0.0
         for s in idx:
+            if stop[0]:
+                params[:] = snapshot
+                return e
             outputs = _forward(layers, X[s])
             loss = loss_value(loss_kind, Y[s], outputs[-1])
             if not np.isfinite(loss):
@@ -90,31 +93,44 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
 
 
 def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                    loss_kind, block, epoch_loss, snapshot):  # fmt: skip
+                    loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
     # Blocking changes only the kernel's memory traffic, not the arithmetic.
     return fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                   loss_kind, epoch_loss, snapshot)  # fmt: skip
+                   loss_kind, epoch_loss, snapshot, stop)  # fmt: skip
 
 
 @np.errstate(over="ignore", invalid="ignore")
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
-                  epoch_loss, snapshot):  # fmt: skip
+                  epoch_loss, snapshot, stop):  # fmt: skip
     layers = _layers(kinds, n_in, n_out, p_off, params)
     first = _first_dense(kinds)
     grads = np.zeros_like(params)
     grad_layers = _layers(kinds, n_in, n_out, p_off, grads)
+    # snapshot holds the weights, then both optimizer buffers, at the epoch's start.
+    saved = snapshot.reshape(3, -1)
+    live = (params, state_a, state_b)
+
+    def restore(e, step0):
+        for buffer, copy in zip(live, saved, strict=True):
+            buffer[:] = copy
+        step[0] = step0
+        return e
+
     for e, idx in enumerate(order):
-        snapshot[:] = params
+        for buffer, copy in zip(live, saved, strict=True):
+            copy[:] = buffer
+        step0 = step[0]
         total = 0.0
         for start in range(0, len(idx), batch):
+            if stop[0]:
+                return restore(e, step0)
             rows = idx[start : start + batch]
             Xb, Yb = X[rows], Y[rows]
             outputs = _forward(layers, Xb)
             loss = batch_loss(loss_kind, Yb, outputs[-1])
             if not np.isfinite(loss):
-                params[:] = snapshot
-                return e
+                return restore(e, step0)
             total += loss * len(rows)
             G = np.empty_like(outputs[-1])
             batch_loss_grad(loss_kind, Yb, outputs[-1], G)
@@ -131,8 +147,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             optimizer_step(
                 opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper, step[0]
             )
-        if not _close_epoch(total, e, len(idx), params, snapshot, epoch_loss):
-            return e
+        if not _close_epoch(total, e, len(idx), params, saved[0], epoch_loss):
+            return restore(e, step0)
     return len(order)
 
 
