@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import get_ops
-
-LOSSES: dict[str, int] = {"mse": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
+from .codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .codes import LOSS_CODES as LOSSES
 
 
 def loss_kind(name: str) -> int:
@@ -63,29 +63,29 @@ def _prime(kind: int, y_true, y_pred) -> np.ndarray:
 
 def mse(y_true, y_pred) -> float:
     """Mean squared error."""
-    return _value(0, y_true, y_pred)
+    return _value(MSE, y_true, y_pred)
 
 
 def mse_prime(y_true, y_pred) -> np.ndarray:
     """d mse / d y_pred = 2(y_pred − y_true)/n_outputs."""
-    return _prime(0, y_true, y_pred)
+    return _prime(MSE, y_true, y_pred)
 
 
 def binary_cross_entropy(y_true, y_pred) -> float:
     """Binary cross-entropy of sigmoid(y_pred), from the logits y_pred."""
-    return _value(1, y_true, y_pred)
+    return _value(BINARY_CROSS_ENTROPY, y_true, y_pred)
 
 
 def binary_cross_entropy_prime(y_true, y_pred) -> np.ndarray:
     """d bce / d logits = (σ(y_pred) − y_true)/n_outputs."""
-    return _prime(1, y_true, y_pred)
+    return _prime(BINARY_CROSS_ENTROPY, y_true, y_pred)
 
 
 def cross_entropy(y_true, y_pred) -> float:
     """Cross-entropy of softmax(y_pred) against y_true (one-hot or probabilities)."""
-    return _value(2, y_true, y_pred)
+    return _value(CROSS_ENTROPY, y_true, y_pred)
 
 
 def cross_entropy_prime(y_true, y_pred) -> np.ndarray:
     """d ce / d logits = sum(y_true)·softmax(y_pred) − y_true."""
-    return _prime(2, y_true, y_pred)
+    return _prime(CROSS_ENTROPY, y_true, y_pred)
