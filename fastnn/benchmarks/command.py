@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 
+from ..files import check_output_path
 from . import runner
 from .pinning import pin_environment, resolve_threads
 from .report import format_table, write_json
@@ -35,11 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"--only: unknown {unknown}; choose from {', '.join(FAMILIES)}")
     if args.json:
-        directory = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(directory):
-            parser.error(f"--json {args.json}: the directory {directory} does not exist")
-        if os.path.isdir(args.json):
-            parser.error(f"--json {args.json} is a directory: name a file")
+        try:
+            check_output_path(args.json)
+        except OSError as err:
+            parser.error(f"--json: {err}")
     # Before Numba, torch or JAX load: they read their thread settings once.
     pin_environment(resolve_threads(args.threads))
     rows = runner.run(quick=args.quick, threads=args.threads, families=families)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from ..files import atomic_write
 from .cases import SYSTEMS
 from .pinning import PINNED_SEPARATOR
 
@@ -86,7 +87,5 @@ def format_table(rows: Sequence[dict]) -> str:
 
 def write_json(rows: Sequence[dict], path) -> None:
     """Write the rows to ``path`` as JSON, atomically (a temporary file, then a rename)."""
-    from ..io import atomic_write
-
     data = json.dumps(list(rows), indent=2, allow_nan=False).encode()
     atomic_write(path, lambda f: f.write(data))
