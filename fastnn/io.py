@@ -91,7 +91,7 @@ def _json_seed(seed):
     )
 
 
-def _rng_state(net: Network) -> dict | None:
+def _rng_state(net: Network) -> dict:
     return net.rng_state
 
 
