@@ -187,7 +187,7 @@ def test_main_rejects_bad_arguments_before_running(argv, message, capsys, monkey
     def run(*args, **kwargs):
         raise AssertionError("ran the benchmarks despite bad arguments")
 
-    monkeypatch.setattr(fb, "run", run)
+    monkeypatch.setattr(fb.runner, "run", run)  # what main calls
     with pytest.raises(SystemExit) as exit_info:
         fb.main(argv)
     assert exit_info.value.code == 2

@@ -7,8 +7,7 @@ Numba-compiled kernels, with a pure-NumPy twin of every kernel.
 from . import losses, optimizers
 from .layers import Activation, Dense, Identity, Layer, ReLU, Sigmoid, Tanh
 from .network import Network, TrainingDivergedError
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 
 def load(path) -> Network:
@@ -16,6 +15,24 @@ def load(path) -> Network:
     from .io import load as _load
 
     return _load(path)
+
+
+def _save(net: Network, path) -> None:
+    from .io import save
+
+    save(net, path)
+
+
+def _to_onnx(net: Network, path) -> None:
+    from .onnx_export import to_onnx
+
+    to_onnx(net, path)
+
+
+# Network.save and Network.to_onnx write through these: the model format and the ONNX
+# export import the network, so the network cannot import them (an import cycle), and
+# loading them only when a network is saved keeps `import fastnn` light.
+Network._writers.update(fastnn=_save, onnx=_to_onnx)
 
 
 __all__ = [

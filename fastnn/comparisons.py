@@ -26,24 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from . import kernels, reference
+from . import codes, kernels, reference
 
 #: (rows, columns) shapes every kernel is compared on: 1×1, a single row, a single
 #: column, non-square and a larger block. See each ``make_args`` for how it reads them.
 SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 5), (4, 1), (3, 7), (16, 9))
 
-#: The ``kind`` codes the dispatching kernels take (equal in kernels and reference).
-ACTIVATION_KINDS: dict[str, int] = {
-    "tanh": kernels.activations.TANH,
-    "sigmoid": kernels.activations.SIGMOID,
-    "relu": kernels.activations.RELU,
-    "identity": kernels.activations.IDENTITY,
-}
-LOSS_KINDS: dict[str, int] = {
-    "mse": kernels.losses.MSE,
-    "binary_cross_entropy": kernels.losses.BINARY_CROSS_ENTROPY,
-    "cross_entropy": kernels.losses.CROSS_ENTROPY,
-}
+#: The ``kind`` codes the dispatching kernels take, by name.
+ACTIVATION_KINDS: dict[str, int] = codes.ACTIVATION_CODES
+LOSS_KINDS: dict[str, int] = codes.LOSS_CODES
 
 MakeArgs = Callable[[np.random.Generator, Any, tuple[int, int]], tuple]
 
@@ -202,7 +193,7 @@ def _activation_backward(kind: int, pass_kind: bool) -> MakeArgs:
 
 
 def _targets(rng, dtype, kind: int, size) -> np.ndarray:
-    if kind == kernels.losses.MSE:
+    if kind == codes.MSE:
         return _uniform(rng, dtype, size)
     # Values in [0, 1]; for cross-entropy a row need not sum to 1, which exercises the
     # sum(y)·softmax(z) - y form of the gradient.
@@ -269,7 +260,11 @@ def _adam_step(rng, dtype, shape):
 
 
 #: optimizer -> (kind, positions optimizer_step writes: params and the state it keeps)
-_OPTIMIZER_KINDS = {"sgd": (0, (1,)), "momentum": (1, (1, 3)), "adam": (2, (1, 3, 4))}
+_OPTIMIZER_KINDS = {
+    "sgd": (codes.SGD, (1,)),
+    "momentum": (codes.MOMENTUM, (1, 3)),
+    "adam": (codes.ADAM, (1, 3, 4)),
+}
 
 
 def _optimizer_step(kind: int) -> MakeArgs:

@@ -30,6 +30,7 @@ Needs the ``dask`` extra: ``pip install "fastnn-numba[dask]"``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterable
@@ -44,19 +45,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'fastnn.distributed needs dask.distributed: pip install "fastnn-numba[dask]"'
     ) from exc
 
+from .threads import THREAD_VARIABLES, blas_threads, thread_environment
 from .validation import check_dtype, check_positive_int
-
-#: Environment variables that size the thread pools of Numba, OpenMP and the BLAS
-#: libraries NumPy and SciPy may load.
-THREAD_VARIABLES = (
-    "NUMBA_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 
 
 def worker_environment(threads: int, cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -74,7 +64,7 @@ def worker_environment(threads: int, cache_dir: str | os.PathLike | None = None)
     dict of str to str
     """
     threads = check_positive_int("threads", threads)
-    env = dict.fromkeys(THREAD_VARIABLES, str(threads))
+    env = thread_environment(threads)
     if cache_dir is not None:
         env["NUMBA_CACHE_DIR"] = os.path.abspath(os.fspath(cache_dir))
     return env
@@ -132,7 +122,7 @@ class FastnnWorkerPlugin(WorkerPlugin):
     def __init__(self, cache_dir=None, threads: int | None = None) -> None:
         self.cache_dir = _check_cache_dir(cache_dir)
         self.threads = None if threads is None else check_positive_int("threads", threads)
-        self._limiter = None
+        self._limit: contextlib.ExitStack | None = None
 
     def setup(self, worker) -> None:
         threads = self.threads or worker.state.nthreads or 1
@@ -144,17 +134,14 @@ class FastnnWorkerPlugin(WorkerPlugin):
         # Numba's count is per thread: this sets the default for the worker's other
         # threads only through NUMBA_NUM_THREADS, which the nanny plugin provides.
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        from .threads import _controller
-
-        controller = _controller()
-        if controller is not None:
-            # Process-wide: holds for every thread until teardown.
-            self._limiter = controller.limit(limits=threads, user_api="blas")
+        # Process-wide: holds for every thread until teardown.
+        self._limit = contextlib.ExitStack()
+        self._limit.enter_context(blas_threads(threads))
 
     def teardown(self, worker) -> None:
-        if self._limiter is not None:
-            self._limiter.restore_original_limits()
-            self._limiter = None
+        if self._limit is not None:
+            self._limit.close()
+            self._limit = None
 
 
 def _kernel_dispatchers() -> list:

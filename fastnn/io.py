@@ -27,21 +27,19 @@ saving leaves any earlier file at that path intact.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import math
 import numbers
-import os
 import re
-import secrets
-from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from .archive import ArchiveError, NpzReader
+from .files import atomic_write
+from .files import check_path as _check_path
 from .layers import Dense, Identity, Layer, ReLU, Sigmoid, Tanh
 from .network import Network
 
@@ -62,70 +60,6 @@ LAYER_TYPES: dict[str, type[Layer]] = {
     "ReLU": ReLU,
     "Identity": Identity,
 }
-
-
-# -- atomic writes ---------------------------------------------------------------
-def _check_path(path) -> str:
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f"path={path!r} must be a str or os.PathLike, e.g. 'model.npz'")
-    return os.fspath(path)
-
-
-def _create_temp(directory: str, name: str) -> tuple[int, str]:
-    """Create a new, empty temporary file next to the target. Opening with mode
-    0o666 lets the process umask set its permissions, as for any new file."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # pragma: no cover - a 48-bit name collision
-            continue
-
-
-def atomic_write(path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file atomically: ``write(f)`` fills a temporary file, which then
-    replaces ``path``.
-
-    The temporary file lives in the same directory as ``path`` (so ``os.replace``
-    is an atomic rename), is flushed and fsynced before the rename, and is removed
-    if ``write`` raises. Until the rename, a reader sees the old file, or none.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file to create or replace.
-    write : callable(binary file) -> object
-        Writes the whole content to the open file it is given.
-    """
-    path = _check_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"cannot write {path!r}: the directory {directory!r} does not exist; create it first"
-        )
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot write {path!r}: it is a directory; pass a file name")
-    fd, tmp = _create_temp(directory, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)  # keep a replaced file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-    # Make the rename itself durable (not possible on every platform).
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # -- metadata ----------------------------------------------------------------------
@@ -161,11 +95,8 @@ def _json_seed(seed):
     )
 
 
-def _rng_state(net: Network) -> dict | None:
-    rng = getattr(net, "_rng", None)
-    if not isinstance(rng, np.random.Generator):
-        return None
-    return rng.bit_generator.state
+def _rng_state(net: Network) -> dict:
+    return net.rng_state
 
 
 def _canonical(obj) -> bytes:
@@ -185,7 +116,7 @@ def _checksum(metadata: dict, arrays: dict[str, np.ndarray]) -> str:
 
 
 def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    from . import __version__
+    from .version import __version__
 
     optimizer = getattr(net, "optimizer", None)
     opt_meta = None
@@ -551,7 +482,7 @@ def _build(source, path: str) -> Network:
     rng_state = meta.get("rng_state")
     if rng_state is not None:
         try:
-            net._rng.bit_generator.state = rng_state
+            net.rng_state = rng_state
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise _fail(path, f"its shuffling state is invalid ({exc})") from exc
     return net

@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 
 from .backends import get_ops
+from .codes import IDENTITY, RELU, SIGMOID, TANH
 from .initializers import INITIALIZERS, initialize
 from .validation import check_dtype, check_positive_int
 
@@ -221,25 +222,25 @@ class Activation(Layer):
 class Tanh(Activation):
     """tanh, with f′ = 1 − tanh²."""
 
-    kind, name = 1, "tanh"
+    kind, name = TANH, "tanh"
 
 
 class Sigmoid(Activation):
     """The logistic sigmoid, evaluated by sign for stability, with f′ = σ(1 − σ)."""
 
-    kind, name = 2, "sigmoid"
+    kind, name = SIGMOID, "sigmoid"
 
 
 class ReLU(Activation):
     """max(x, 0), with f′ = 1 where x > 0, else 0."""
 
-    kind, name = 3, "relu"
+    kind, name = RELU, "relu"
 
 
 class Identity(Activation):
     """f(x) = x, with f′ = 1."""
 
-    kind, name = 4, "identity"
+    kind, name = IDENTITY, "identity"
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

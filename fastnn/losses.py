@@ -14,6 +14,9 @@ With either cross-entropy, end the network with a Dense layer: the loss applies 
 sigmoid or softmax itself, and ``Network.predict`` returns probabilities. A Network
 that ends in Sigmoid under binary cross-entropy fuses that layer into the loss, so it
 trains on the logits before it (gradient p − y).
+
+Every function takes ``backend``, as layers and networks do: "numba" (the default) runs
+the compiled kernels, "numpy" their pure-NumPy twin, without loading Numba.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import get_ops
-
-LOSSES: dict[str, int] = {"mse": 0, "binary_cross_entropy": 1, "cross_entropy": 2}
+from .codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+from .codes import LOSS_CODES as LOSSES
 
 
 def loss_kind(name: str) -> int:
@@ -44,17 +47,17 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return y, z
 
 
-def _value(kind: int, y_true, y_pred) -> float:
+def _value(kind: int, y_true, y_pred, backend: str) -> float:
+    ops = get_ops(backend)  # validates the name first
     y, z = _pair(y_true, y_pred)
-    ops = get_ops("numba")
     if z.ndim == 1:
         return float(ops.loss_value(kind, y, z))
     return float(ops.batch_loss(kind, y, z))
 
 
-def _prime(kind: int, y_true, y_pred) -> np.ndarray:
+def _prime(kind: int, y_true, y_pred, backend: str) -> np.ndarray:
+    ops = get_ops(backend)  # validates the name first
     y, z = _pair(y_true, y_pred)
-    ops = get_ops("numba")
     out = np.empty_like(z)
     if z.ndim == 1:
         ops.loss_grad(kind, y, z, 1.0, out)
@@ -63,31 +66,31 @@ def _prime(kind: int, y_true, y_pred) -> np.ndarray:
     return out
 
 
-def mse(y_true, y_pred) -> float:
+def mse(y_true, y_pred, *, backend: str = "numba") -> float:
     """Mean squared error."""
-    return _value(0, y_true, y_pred)
+    return _value(MSE, y_true, y_pred, backend)
 
 
-def mse_prime(y_true, y_pred) -> np.ndarray:
+def mse_prime(y_true, y_pred, *, backend: str = "numba") -> np.ndarray:
     """d mse / d y_pred = 2(y_pred − y_true)/n_outputs."""
-    return _prime(0, y_true, y_pred)
+    return _prime(MSE, y_true, y_pred, backend)
 
 
-def binary_cross_entropy(y_true, y_pred) -> float:
+def binary_cross_entropy(y_true, y_pred, *, backend: str = "numba") -> float:
     """Binary cross-entropy of sigmoid(y_pred), from the logits y_pred."""
-    return _value(1, y_true, y_pred)
+    return _value(BINARY_CROSS_ENTROPY, y_true, y_pred, backend)
 
 
-def binary_cross_entropy_prime(y_true, y_pred) -> np.ndarray:
+def binary_cross_entropy_prime(y_true, y_pred, *, backend: str = "numba") -> np.ndarray:
     """d bce / d logits = (σ(y_pred) − y_true)/n_outputs."""
-    return _prime(1, y_true, y_pred)
+    return _prime(BINARY_CROSS_ENTROPY, y_true, y_pred, backend)
 
 
-def cross_entropy(y_true, y_pred) -> float:
+def cross_entropy(y_true, y_pred, *, backend: str = "numba") -> float:
     """Cross-entropy of softmax(y_pred) against y_true (one-hot or probabilities)."""
-    return _value(2, y_true, y_pred)
+    return _value(CROSS_ENTROPY, y_true, y_pred, backend)
 
 
-def cross_entropy_prime(y_true, y_pred) -> np.ndarray:
+def cross_entropy_prime(y_true, y_pred, *, backend: str = "numba") -> np.ndarray:
     """d ce / d logits = sum(y_true)·softmax(y_pred) − y_true."""
-    return _prime(2, y_true, y_pred)
+    return _prime(CROSS_ENTROPY, y_true, y_pred, backend)

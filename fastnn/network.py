@@ -9,6 +9,7 @@ import numbers
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -241,6 +242,16 @@ class Network:
     @property
     def n_outputs(self) -> int:
         return self.dense_layers[-1].output_size
+
+    @property
+    def rng_state(self) -> dict:
+        """The state of the generator that shuffles the samples and draws validation
+        splits (``bit_generator.state``); assigning a saved state restores it."""
+        return self._rng.bit_generator.state
+
+    @rng_state.setter
+    def rng_state(self, state: dict) -> None:
+        self._rng.bit_generator.state = state
 
     def initialize(self, rng: np.random.Generator) -> None:
         """Bind every layer into ``params`` and draw fresh initial weights."""
@@ -629,17 +640,18 @@ class Network:
         return total / rows.size
 
     # -- persistence -------------------------------------------------------------
+    #: ``writer(network, path)`` by format, for ``save`` ("fastnn") and ``to_onnx``
+    #: ("onnx"). The model format and the ONNX export depend on this module, not the
+    #: other way round: ``fastnn/__init__.py`` fills this in.
+    _writers: ClassVar[dict[str, Callable[[Network, Any], None]]] = {}
+
     def save(self, path) -> None:
         """Write the network to ``path`` atomically, as .npz arrays plus JSON metadata.
 
         See ``fastnn.io``; ``fastnn.load(path)`` reads it back.
         """
-        from .io import save
-
-        save(self, path)
+        self._writers["fastnn"](self, path)
 
     def to_onnx(self, path) -> None:
         """Export the network's predict function as an ONNX model (``fastnn[onnx]``)."""
-        from .onnx_export import to_onnx
-
-        to_onnx(self, path)
+        self._writers["onnx"](self, path)

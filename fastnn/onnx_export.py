@@ -11,16 +11,18 @@ For a fitted ``FastMLPClassifier`` the graph has two outputs, ``label`` (what
 ``FastMLPRegressor`` it has one, ``predictions`` (``predict``). A bare network's one
 output is ``Y``. The input is always ``X``, of shape (n_samples, n_features).
 
+An estimator says what its graph returns through its ``onnx_outputs()`` method, a
+dict with the fitted network (``"net"``) and either ``"classes"`` and
+``"multilabel"`` (a classifier) or ``"flat"`` (a regressor whose predictions are 1-D).
+
 Needs the ``onnx`` package: ``pip install "fastnn-numba[onnx]"``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from .io import atomic_write
+from .files import atomic_write
 from .layers import Dense, Identity, ReLU, Sigmoid, Tanh
 from .network import Network
 
@@ -93,11 +95,11 @@ def _network_nodes(g: _Graph, net: Network, x: str) -> str:
     return out
 
 
-def _classifier_outputs(g: _Graph, est, net: Network, proba: str) -> list[tuple[str, str]]:
+def _classifier_outputs(g: _Graph, spec: dict, net: Network, proba: str) -> list[tuple[str, str]]:
     """Turn the network's outputs into (label, probabilities) as the estimator does."""
     dtype = net.dtype
-    classes = np.asarray(est.classes_)
-    if getattr(est, "_multilabel", False):
+    classes = np.asarray(spec["classes"])
+    if spec["multilabel"]:
         g.node("Identity", [proba], "probabilities")
         half = g.const("half", np.array(0.5, dtype=dtype))
         above = g.node("Greater", [proba, half])
@@ -120,16 +122,18 @@ def _classifier_outputs(g: _Graph, est, net: Network, proba: str) -> list[tuple[
     return [("label", kind), ("probabilities", "float")]
 
 
-def _resolve(obj) -> tuple[Network, Any]:
+def _resolve(obj) -> tuple[Network, dict | None]:
+    """The network to export, and the estimator's ``onnx_outputs()`` (None for a
+    network): an estimator says what its graph returns through that method, which
+    raises a ValueError (scikit-learn's NotFittedError) before it is fitted."""
     if isinstance(obj, Network):
         return obj, None
-    if hasattr(obj, "fit") and hasattr(obj, "get_params"):
-        net = getattr(obj, "network_", None)
-        if not isinstance(net, Network):
-            raise ValueError(
-                f"this {type(obj).__name__} is not fitted yet: call fit before to_onnx"
-            )
-        return net, obj
+    hook = getattr(type(obj), "onnx_outputs", None)
+    if callable(hook):
+        spec = obj.onnx_outputs()
+        if not isinstance(spec.get("net"), Network):
+            raise TypeError(f"{type(obj).__name__}.onnx_outputs() names no fastnn Network")
+        return spec["net"], spec
     raise TypeError(
         f"to_onnx expects a fastnn Network or a fitted FastMLPClassifier/FastMLPRegressor, "
         f"got {type(obj).__name__}"
@@ -159,25 +163,25 @@ def build_model(net_or_estimator):
         Checked with ``onnx.checker.check_model``.
     """
     onnx = _import_onnx()
-    from . import __version__
+    from .version import __version__
 
-    net, est = _resolve(net_or_estimator)
+    net, spec = _resolve(net_or_estimator)
     elem = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
     g = _Graph(onnx)
     out = _network_nodes(g, net, "X")
     n = "n_samples"
-    if est is None:
+    if spec is None:
         g.node("Identity", [out], "Y")
         outputs = [_value_info(onnx, "Y", "float", elem, [n, net.n_outputs])]
-    elif hasattr(est, "classes_"):
-        specs = _classifier_outputs(g, est, net, out)
-        width = len(est.classes_)
-        label_shape = [n, width] if getattr(est, "_multilabel", False) else [n]
+    elif "classes" in spec:
+        specs = _classifier_outputs(g, spec, net, out)
+        width = len(spec["classes"])
+        label_shape = [n, width] if spec["multilabel"] else [n]
         outputs = [
             _value_info(onnx, specs[0][0], specs[0][1], elem, label_shape),
             _value_info(onnx, specs[1][0], specs[1][1], elem, [n, width]),
         ]
-    elif getattr(est, "_y_1d", False):
+    elif spec["flat"]:
         g.node("Reshape", [out, g.const("flat", np.array([-1], dtype=np.int64))], "predictions")
         outputs = [_value_info(onnx, "predictions", "float", elem, [n])]
     else:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codes import ADAM as ADAM_KIND
+from .codes import MOMENTUM as MOMENTUM_KIND
+from .codes import SGD as SGD_KIND
 from .validation import check_positive_float
-
-SGD_KIND, MOMENTUM_KIND, ADAM_KIND = 0, 1, 2
 
 
 class Optimizer:

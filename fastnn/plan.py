@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .codes import DENSE
 from .layers import Activation, Dense, Layer
-
-DENSE = 0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .io import atomic_write
+from .files import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

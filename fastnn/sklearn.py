@@ -403,6 +403,13 @@ class _BaseFastMLP(BaseEstimator):
         check_is_fitted(self)
         return [b for _, b in self._dense_params()]
 
+    def onnx_outputs(self) -> dict:
+        """The network and output form an ONNX export needs (``fastnn.onnx_export``)."""
+        check_is_fitted(self)
+        if isinstance(self, ClassifierMixin):  # labels from these classes, and probabilities
+            return {"net": self.network_, "classes": self.classes_, "multilabel": self._multilabel}
+        return {"net": self.network_, "flat": self._y_1d}  # whether predict returns 1-D
+
     # -- pickling ---------------------------------------------------------------
     def __getstate__(self):
         # A Network holds kernel modules, which do not pickle: store it in the

@@ -18,6 +18,25 @@ import functools
 import os
 from collections.abc import Iterator
 
+#: Variables that size the thread pools of the OpenMP and BLAS libraries NumPy and
+#: SciPy may load (and NumExpr's), read once, when each library loads.
+BLAS_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+#: The same, with Numba's.
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", *BLAS_THREAD_VARIABLES)
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Every variable of ``THREAD_VARIABLES`` set to ``threads``: the environment
+    that sizes a new process's pools (Numba, OpenMP, BLAS) before they load."""
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))
+
 
 def available_cores() -> int:
     """The cores this process may run on."""

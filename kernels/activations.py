@@ -19,9 +19,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ..codes import IDENTITY, RELU, SIGMOID, TANH
 from .config import bare, serial
-
-TANH, SIGMOID, RELU, IDENTITY = 1, 2, 3, 4
 
 # float32 tanh and sigmoid, written so LLVM can vectorise them (libm's expf and tanhf
 # are scalar calls, and they dominated the per-sample cost of such a layer).

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codes import DENSE, RELU
 from . import activations, dense, losses, optimizers
-from .activations import RELU, activation_backward, activation_forward, copy_flat
+from .activations import activation_backward, activation_forward, copy_flat
 from .config import bare, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
-DENSE = 0
 U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
 # An int64 zero offset. A literal 0 passed to a compiled helper is typed Literal[int](0),
 # and the helper is compiled once more for it.

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import SIGMOID, forward_flat
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SIGMOID
+from .activations import forward_flat
 from .config import serial
-
-MSE, BINARY_CROSS_ENTROPY, CROSS_ENTROPY = 0, 1, 2
 
 
 @serial(inline="always")  # a compile of its own costs more

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codes import MOMENTUM, SGD
 from .config import serial
-
-SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
 @serial

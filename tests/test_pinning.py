@@ -32,3 +32,16 @@ def test_pinned_threads_pins_threads_started_before_it():
         release.set()
         worker.join()
     assert os.sched_getaffinity(0) == cores
+
+
+def test_child_processes_get_every_thread_variable(monkeypatch):
+    # One list of variables, fastnn.threads', sizes the benchmarks' child processes
+    # and Dask's workers alike.
+    from fastnn.threads import THREAD_VARIABLES
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    env = fb.child_environment(3)
+    assert {name: env[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, "3")
+    assert "XLA_FLAGS" not in env
+    assert fb.XLA_ONE_THREAD in fb.child_environment(1)["XLA_FLAGS"]
+    assert set(fb.THREAD_ENV) | {"NUMBA_NUM_THREADS"} == set(THREAD_VARIABLES)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codes import DENSE
 from .activations import activation_backward, activation_forward
 from .losses import batch_loss, batch_loss_grad, loss_grad, loss_value
 from .optimizers import optimizer_step
-
-DENSE = 0
 
 
 def _layers(kinds, n_in, n_out, p_off, params):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MSE, BINARY_CROSS_ENTROPY, CROSS_ENTROPY = 0, 1, 2
+from ..codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
 
 
 def mse_loss(y, z):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SGD, MOMENTUM, ADAM = 0, 1, 2
+from ..codes import MOMENTUM, SGD
 
 
 def momentum_step(params, grads, velocity, learning_rate, momentum, nesterov):
