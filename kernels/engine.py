@@ -97,11 +97,47 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
     return use_a
 
 
-def _sample_buffers(n_in, n_out, a_off, dtype):
-    """One sample's activations, and three buffers as wide as the widest layer: two
-    that the layers' gradients alternate between, one for a deferred update."""
+#: Every scratch buffer starts on a boundary of this many bytes.
+ALIGN = 64
+#: Bytes left unused around each scratch buffer. The compiler guards a vectorised loop
+#: whose stores may overlap its loads with a test on the distance between the two
+#: pointers (under a few hundred bytes: run the scalar loop), and the scalar and
+#: vector loops sum in different orders. With every buffer this far from any other
+#: array, that test takes the same branch whatever the heap's layout.
+GUARD = 4096
+
+
+@serial
+def _arena(like, sizes):
+    """Buffers of ``sizes[i]`` elements of ``like``'s dtype, carved from one
+    allocation: each starts on an ``ALIGN``-byte boundary, ``GUARD`` bytes from its
+    neighbours and from anything outside. Returns (buffer, start of each part), so
+    that where a result's scratch lies relative to its other scratch, to its
+    alignment and to other arrays never depends on the heap."""
+    item = like.itemsize
+    step = ALIGN // item
+    starts = np.empty(sizes.size, np.int64)
+    pos = GUARD // item
+    for i in range(sizes.size):
+        starts[i] = pos
+        pos += (sizes[i] + step - 1) // step * step + GUARD // item
+    buf = np.empty(pos + step, like.dtype)
+    shift = (-buf.ctypes.data) % ALIGN // item
+    return buf[shift:], starts
+
+
+def _scratch(like, *sizes):
+    """One flat buffer per size, laid out by ``_arena``."""
+    buf, starts = _arena(like, np.array(sizes, np.int64))
+    return [buf[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+
+
+def _sample_buffers(n_in, n_out, a_off, like, *more):
+    """One sample's activations, three buffers as wide as the widest layer (two that
+    the layers' gradients alternate between, one for a deferred update), then one
+    buffer per size in ``more``."""
     widest = int(max(n_in.max(), n_out.max()))
-    return np.empty(int(a_off[-1] + n_out[-1]), dtype), np.empty((3, widest), dtype)
+    return _scratch(like, int(a_off[-1] + n_out[-1]), widest, widest, widest, *more)
 
 
 @serial(inline="always")  # a compile of its own costs more
@@ -137,10 +173,10 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     """
     # Plain Python: allocating here keeps the compiled loop free of reference
     # counting, and leaves one function fewer to compile on a first fit.
-    acts, grads = _sample_buffers(n_in, n_out, a_off, params.dtype)
+    acts, grad_a, grad_b, pending = _sample_buffers(n_in, n_out, a_off, params)
     return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1), Y.reshape(-1),
                        X.shape[1], Y.shape[1], order, learning_rate, loss_kind, epoch_loss,
-                       snapshot, acts, grads[0], grads[1], grads[2])  # fmt: skip
+                       snapshot, acts, grad_a, grad_b, pending)  # fmt: skip
 
 
 @bare
@@ -206,15 +242,14 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     is read once per block instead of once per sample. Separate from ``fit_sgd`` so
     that small networks never compile the matrix-product path.
     """
-    dt = params.dtype
-    h, m = n_out[0], n_in[0]
-    acts, grads = _sample_buffers(n_in, n_out, a_off, dt)
+    h, m = int(n_out[0]), int(n_in[0])
+    acts, grad_a, grad_b, _, xb, pre, gram, gb, D = _sample_buffers(
+        n_in, n_out, a_off, params, block * m, block * h, block * block, block * h, h * m
+    )
     return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1),
                            Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
-                           epoch_loss, snapshot, acts, grads[0], grads[1],
-                           np.empty(block * m, dt), np.empty(block * h, dt),
-                           np.empty(block * block, dt), np.empty(block * h, dt),
-                           np.empty((h, m), dt))  # fmt: skip
+                           epoch_loss, snapshot, acts, grad_a, grad_b, xb, pre, gram, gb,
+                           D.reshape(h, m))  # fmt: skip
 
 
 @serial
@@ -397,13 +432,17 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     last = kinds.size - 1
     k = n_out[last]
     widest = _widest(n_in, n_out)
-    acts = np.empty(B * (a_off[-1] + k), dt)
-    xb = np.empty(B * n_in[0], dt)
-    yb = np.empty(B * k, dt)
-    zb = np.empty(B * k, dt)
-    grad_a = np.empty(B * widest, dt)
-    grad_b = np.empty(B * widest, dt)
-    grads = np.zeros_like(params)
+    sizes = np.array([B * (a_off[-1] + k), B * n_in[0], B * k, B * k, B * widest, B * widest,
+                      params.size])  # fmt: skip
+    buf, at = _arena(params, sizes)
+    acts = buf[at[0] : at[0] + sizes[0]]
+    xb = buf[at[1] : at[1] + sizes[1]]
+    yb = buf[at[2] : at[2] + sizes[2]]
+    zb = buf[at[3] : at[3] + sizes[3]]
+    grad_a = buf[at[4] : at[4] + sizes[4]]
+    grad_b = buf[at[5] : at[5] + sizes[5]]
+    grads = buf[at[6] : at[6] + sizes[6]]
+    grads[:] = 0
     first_dense = _first_dense(kinds)
     xf = X.reshape(-1)
     yf = Y.reshape(-1)
