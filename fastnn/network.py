@@ -423,14 +423,19 @@ class Network:
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
+        # The compiled forward pass calls no BLAS; the NumPy twin's products do.
+        calls_blas = self.backend != "numba"
         if chunks <= 1:
-            with blas_threads(threads):
+            with blas_threads(threads) if calls_blas else contextlib.nullcontext():
                 finite = self._forward_rows(X, Z)
         else:
-            # Whole row ranges per thread, each with single-threaded BLAS: the kernels
-            # release the GIL, and no thread waits on another inside a matrix product.
+            # Whole row ranges per thread: the kernels release the GIL, and a row's
+            # result does not depend on the range it falls in.
             bounds = np.linspace(0, X.shape[0], chunks + 1).astype(int)
-            with blas_threads(1), ThreadPoolExecutor(max_workers=chunks) as pool:
+            with (
+                blas_threads(1) if calls_blas else contextlib.nullcontext(),
+                ThreadPoolExecutor(max_workers=chunks) as pool,
+            ):
                 jobs = [
                     pool.submit(self._forward_rows, X[a:b], Z[a:b])
                     for a, b in itertools.pairwise(bounds)
@@ -443,7 +448,9 @@ class Network:
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
         block = min(PREDICT_BLOCK, X.shape[0])
-        acts = np.empty(block * p.n_acts, dtype=self.dtype)
+        # The compiled kernel lays out its own workspace; only the twin's signature
+        # has this argument.
+        acts = np.empty(0, dtype=self.dtype)
         return self._ops.forward_batch(
             p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
         )

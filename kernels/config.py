@@ -14,6 +14,10 @@ import numba
 from numba.core.options import DefaultOptions
 
 FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
+#: The flags of kernels whose sums must run in the order the source writes them: no
+#: ``reassoc``, so the compiler cannot split a sum into vector lanes in an order that
+#: depends on where its data lies or how many elements it has.
+ORDERED: frozenset[str] = FASTMATH - {"reassoc"}
 
 #: Serial kernels: cached on disk, GIL released, compiled lazily on first call.
 #: NumPy's error model (x/0 gives inf, not ZeroDivisionError) keeps a branch out of
@@ -21,6 +25,9 @@ FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
 serial = functools.partial(
     numba.njit, cache=True, nogil=True, fastmath=set(FASTMATH), error_model="numpy"
 )
+
+#: Serial kernels compiled with the ``ORDERED`` flags.
+ordered = functools.partial(serial, fastmath=set(ORDERED))
 
 # Kernels that only read and write arrays their caller owns are compiled without
 # Numba's reference counting. Every array a compiled helper binds costs an atomic

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import activations, dense, losses
 from .activations import RELU, activation_backward, activation_forward, copy_flat
-from .config import bare, serial
+from .config import bare, ordered, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
@@ -512,22 +512,60 @@ def _finite(x, x0, n):
     return finite
 
 
-@serial
+@ordered
 def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
     """The last layer's outputs for every row of X, written into Z, ``block`` rows at a
-    time through matrix-matrix products; ``acts`` holds one block of activations.
+    time.
 
-    Returns whether X is all finite, checked block by block right after the block's
-    matrix product has read it, while it is still in cache: a separate pass over X
-    cost about a twentieth of the whole prediction."""
+    Every Dense layer runs on ``dense.dense_rows``, which sums each output in input
+    order: a row's outputs are the same bits wherever it is in X, whatever rows come
+    with it and however X is split across calls (threads). The layers' Wᵀ, padded to
+    whole tiles, and two blocks of row-major activations are laid out here by
+    ``_arena``; ``acts`` is not used (it is the twin's workspace argument).
+
+    Returns whether X is all finite, checked block by block right after the first
+    layer has read it, while it is still in cache: a separate pass over X cost about
+    a twentieth of the whole prediction."""
     n, m = X.shape
     xf = X.reshape(-1)
-    last = kinds.size - 1
+    count = kinds.size
+    step = dense.tile_units(params)
+    width = np.empty(count, np.int64)
+    sizes = np.zeros(count + 2, np.int64)
+    for i in range(count):
+        width[i] = (n_out[i] + step - 1) // step * step
+        if kinds[i] == DENSE:
+            sizes[i] = n_in[i] * width[i]
+        sizes[count] = max(sizes[count], block * width[i])
+    sizes[count + 1] = sizes[count]
+    buf, at = _arena(params, sizes)
+    for i in range(count):
+        if kinds[i] == DENSE:
+            wt = buf[at[i] : at[i] + sizes[i]].reshape((n_in[i], width[i]))
+            wt[:, n_out[i] :] = 0
+            _transpose(_weights(params, p_off, n_out, n_in, i)[0], wt[:, : n_out[i]])
     finite = True
     for start in range(0, n, block):
         rows = min(block, n - start)
-        _forward_cols(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows], acts,
-                      rows, block)  # fmt: skip
-        finite &= _finite(xf, start * m, rows * m)
-        _transpose(_block(acts, block * a_off[last], n_out[last], rows), Z[start : start + rows])
+        src, s0, ss = xf, start * m, m
+        for i in range(count):
+            part = count + i % 2
+            dst = buf[at[part] : at[part] + sizes[part]]
+            w = width[i]
+            if kinds[i] == DENSE:
+                wt = buf[at[i] : at[i] + sizes[i]]
+                dense.dense_rows(src, s0, ss, n_in[i], wt, w, dst, rows)
+                b = _weights(params, p_off, n_out, n_in, i)[1]
+                for r in range(rows):
+                    for u in range(n_out[i]):
+                        dst[r * w + u] += b[u]
+            else:
+                for r in range(rows):
+                    activations.forward_flat(kinds[i], src, s0 + r * ss, dst, r * w, n_out[i])
+            if i == 0:
+                finite &= _finite(xf, start * m, rows * m)
+            src, s0, ss = dst, 0, w
+        for r in range(rows):
+            for u in range(n_out[count - 1]):
+                Z[start + r, u] = src[r * ss + u]
     return finite

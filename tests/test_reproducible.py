@@ -73,3 +73,48 @@ def test_per_sample_sgd_does_not_depend_on_blas_threads(dtype):
             net.fit(X, y, epochs=1, learning_rate=0.01)
             results.add(net.params.tobytes())
     assert len(results) == 1
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+ACTIVATIONS = (None, "tanh", "sigmoid", "relu", "identity")
+
+
+@st.composite
+def _batches(draw):
+    """A random network and X, a permutation of its rows and a split of the permuted
+    rows into consecutive calls of random sizes."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    widths = draw(st.lists(st.integers(1, 70), min_size=2, max_size=4))
+    acts = draw(st.lists(st.sampled_from(ACTIVATIONS), min_size=len(widths) - 1,
+                         max_size=len(widths) - 1))  # fmt: skip
+    n = draw(st.integers(1, 40))
+    seed = draw(st.integers(0, 2**32 - 1))
+    perm = np.array(draw(st.permutations(range(n))), dtype=np.int64)
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=4)))
+    return dtype, widths, acts, n, seed, perm, cuts
+
+
+@hypothesis.settings(max_examples=40, deadline=None)  # the kernels compile on first use
+@hypothesis.given(_batches())
+def test_a_rows_prediction_does_not_depend_on_its_position_or_neighbours(case):
+    dtype, widths, acts, n, seed, perm, cuts = case
+    layers = []
+    for n_in, n_out, act in zip(widths, widths[1:], acts, strict=False):
+        layers.append(fn.Dense(n_in, n_out))
+        if act is not None:
+            layers.append(fn.layers.ACTIVATIONS[act]())
+    net = fn.Network(layers, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, widths[0])).astype(dtype)
+    expected = net.predict(X)
+    # Permuted rows, predicted in consecutive calls of varying size, from an odd offset.
+    Xp = _at_offset(X[perm], dtype().itemsize)
+    parts = [net.predict(Xp[a:b]) for a, b in zip([0, *cuts], [*cuts, n], strict=True) if b > a]
+    got = np.concatenate(parts)
+    assert got.tobytes() == expected[perm].tobytes()
+    # One row alone, and with copies of another row around it.
+    i = int(perm[0])
+    alone = net.predict(X[i : i + 1])
+    crowd = net.predict(np.concatenate([X[perm[-1:]]] * 9 + [X[i : i + 1]] + [X[perm[-1:]]] * 4))
+    assert alone.tobytes() == expected[i : i + 1].tobytes() == crowd[9:10].tobytes()
