@@ -16,7 +16,7 @@ from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
-from .threads import blas_threads, default_threads
+from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
     check_bool,
@@ -120,8 +120,11 @@ class Network:
         return default_threads() if self.threads is None else self.threads
 
     def _threads_for(self, rows: int) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products."""
-        return max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
+        """Threads worth waking for ``rows`` samples' matrix products, and no more
+        than the cores that other processes leave idle: a thread that waits for a
+        core would hold up the others at every product."""
+        threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
+        return threads if threads == 1 else min(threads, idle_cores())
 
     @property
     def dense_layers(self) -> list[Dense]:
