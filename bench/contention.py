@@ -1,5 +1,6 @@
 """Minibatch training (784-256-128-10, batch 64, float32) with another process busy on
-one of the cores: fastnn at one and two threads against PyTorch at one and two.
+one of the cores: fastnn at one and two threads and at its default (``threads=None``:
+two cores, less the busy ones) against PyTorch at one and two.
 
 A busy-loop process pinned to the last core of this process's cores runs for the
 whole measurement. The systems are timed round-robin in one process (one epoch of
@@ -52,12 +53,11 @@ def main() -> None:
 def measure(repeats: int) -> None:
     import torch
 
-    workloads = {t: benchmarks.minibatch_workload("full", threads=t) for t in (1, 2)}
     cases = {}
-    for t, workload in workloads.items():
-        for system in ("fastnn", "torch"):
-            case = workload.builders[system]()
-            cases[f"{system} threads={t}"] = (t, case)
+    for t in (1, 2, None):
+        workload = benchmarks.minibatch_workload("full", threads=t)
+        for system in ("fastnn", "torch") if t else ("fastnn",):
+            cases[f"{system} threads={t}"] = (t or 2, workload.builders[system]())
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, (t, case) in cases.items():
@@ -71,11 +71,11 @@ def measure(repeats: int) -> None:
     for name, t in times.items():
         med = statistics.median(t)
         print(f"  {name:18s} {med * 1e6:7.1f} µs   time / fastnn threads=1: {med / base:5.2f}")
-    for t in (1, 2):
+    for t, fastnn in ((1, 1), (2, 2), (2, None)):
         ratio = statistics.median(times[f"torch threads={t}"]) / statistics.median(
-            times[f"fastnn threads={t}"]
+            times[f"fastnn threads={fastnn}"]
         )
-        print(f"  threads={t}: torch / fastnn = {ratio:.2f}")
+        print(f"  torch threads={t} / fastnn threads={fastnn} = {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -57,9 +57,12 @@ class Network:
         Seeds the initial weights and the shuffling; the same seed gives the same run.
     threads : int, optional
         Cores for minibatch training and predict. By default, as many as the
-        process's BLAS may use at the time of the call: every core, or fewer under an
-        outer limit (joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``).
-        Per-sample SGD always uses one.
+        process's BLAS may use at the time of the call (every core, or fewer under an
+        outer limit: joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``),
+        less the cores other processes are running on then. Minibatch results depend
+        on the thread count: set ``threads`` to get the same bits on every run.
+        Per-sample SGD always uses one thread; predict gives the same bits on any
+        number, and also leaves out busy cores when ``threads`` is set.
 
     Attributes
     ----------
@@ -119,12 +122,18 @@ class Network:
         else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
 
-    def _threads_for(self, rows: int) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products, and no more
-        than the cores that other processes leave idle: a thread that waits for a
-        core would hold up the others at every product."""
+    def _threads_for(self, rows: int, *, any_count: bool = False) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products.
+
+        Without a set ``threads``, no more than the cores that other processes leave
+        idle: a BLAS thread waiting for a busy core holds up the others at every
+        product. A set ``threads`` is kept, since minibatch results depend on the
+        BLAS thread count, unless ``any_count`` says the caller's do not (predict).
+        """
         threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
-        return threads if threads == 1 else min(threads, idle_cores())
+        if threads > 1 and (self.threads is None or any_count):
+            threads = min(threads, idle_cores())
+        return threads
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -424,7 +433,7 @@ class Network:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self._threads_for(X.shape[0])
+        threads = self._threads_for(X.shape[0], any_count=True)
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         # The compiled forward pass calls no BLAS; the NumPy twin's products do.
         calls_blas = self.backend != "numba"
