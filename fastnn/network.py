@@ -19,7 +19,7 @@ from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
-from .threads import blas_threads, default_threads
+from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
     check_bool,
@@ -89,9 +89,12 @@ class Network:
         Seeds the initial weights and the shuffling; the same seed gives the same run.
     threads : int, optional
         Cores for minibatch training and predict. By default, as many as the
-        process's BLAS may use at the time of the call: every core, or fewer under an
-        outer limit (joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``).
-        Per-sample SGD always uses one.
+        process's BLAS may use at the time of the call (every core, or fewer under an
+        outer limit: joblib's or Dask's workers, ``threadpoolctl.threadpool_limits``),
+        less the cores other processes are running on then. Minibatch results depend
+        on the thread count: set ``threads`` to get the same bits on every run.
+        Per-sample SGD always uses one thread; predict gives the same bits on any
+        number, and also leaves out busy cores when ``threads`` is set.
 
     A layer belongs to one network: the network's parameter buffer holds its
     weights. Building a second network from layers of a live one raises a
@@ -227,9 +230,18 @@ class Network:
         else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
 
-    def _threads_for(self, rows: int) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products."""
-        return max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
+    def _threads_for(self, rows: int, *, any_count: bool = False) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products.
+
+        Without a set ``threads``, no more than the cores that other processes leave
+        idle: a BLAS thread waiting for a busy core holds up the others at every
+        product. A set ``threads`` is kept, since minibatch results depend on the
+        BLAS thread count, unless ``any_count`` says the caller's do not (predict).
+        """
+        threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
+        if threads > 1 and (self.threads is None or any_count):
+            threads = min(threads, idle_cores())
+        return threads
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -583,16 +595,21 @@ class Network:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self._threads_for(X.shape[0])
+        threads = self._threads_for(X.shape[0], any_count=True)
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
+        # The compiled forward pass calls no BLAS; the NumPy twin's products do.
+        calls_blas = self.backend != "numba"
         if chunks <= 1:
-            with blas_threads(threads):
+            with blas_threads(threads) if calls_blas else contextlib.nullcontext():
                 finite = self._forward_rows(X, Z)
         else:
-            # Whole row ranges per thread, each with single-threaded BLAS: the kernels
-            # release the GIL, and no thread waits on another inside a matrix product.
+            # Whole row ranges per thread: the kernels release the GIL, and a row's
+            # result does not depend on the range it falls in.
             bounds = np.linspace(0, X.shape[0], chunks + 1).astype(int)
-            with blas_threads(1), ThreadPoolExecutor(max_workers=chunks) as pool:
+            with (
+                blas_threads(1) if calls_blas else contextlib.nullcontext(),
+                ThreadPoolExecutor(max_workers=chunks) as pool,
+            ):
                 jobs = [
                     pool.submit(self._forward_rows, X[a:b], Z[a:b])
                     for a, b in itertools.pairwise(bounds)
@@ -605,7 +622,9 @@ class Network:
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
         block = min(PREDICT_BLOCK, X.shape[0])
-        acts = np.empty(block * p.n_acts, dtype=self.dtype)
+        # The compiled kernel lays out its own workspace; only the twin's signature
+        # has this argument.
+        acts = np.empty(0, dtype=self.dtype)
         return self._ops.forward_batch(
             p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
         )

@@ -6,6 +6,11 @@ are safe to call from several Python threads at once (there is no Numba parallel
 region, so no threading-layer limits apply). Per-sample SGD always runs on one
 thread, so its result never depends on the thread count.
 
+BLAS waits for its threads by spinning: when another process holds one of the
+cores, every product waits for a thread that does not run, and two threads are many
+times slower than one (see ``bench/contention.py``). So a network asks for no more
+threads than there are cores nobody else is running on (``idle_cores``).
+
 BLAS threads are set through threadpoolctl when it is installed (it comes with the
 ``sklearn``, ``bench`` and ``dev`` extras); without it, BLAS keeps its own default,
 which is every core.
@@ -44,6 +49,36 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _running_threads(task_dir: str) -> int:
+    """How many of the threads under ``task_dir`` (/proc/PID/task) are running."""
+    count = 0
+    for tid in os.listdir(task_dir):
+        try:
+            with open(f"{task_dir}/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread has exited
+            continue
+        # The state follows the command name, which is in parentheses and may hold spaces.
+        count += stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
+    return count
+
+
+def idle_cores() -> int:
+    """The cores that no other process is running on at this moment (at least 1).
+
+    Linux's count of running threads (/proc/loadavg) less this process's own: a
+    snapshot, taken when a fit or predict starts. Elsewhere: ``available_cores()``.
+    """
+    cores = available_cores()
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            running = int(f.read().split()[3].split(b"/")[0])
+        others = running - _running_threads(f"/proc/{os.getpid()}/task")
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, (os.cpu_count() or cores) - others))
 
 
 @functools.cache

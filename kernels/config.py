@@ -15,12 +15,19 @@ from numba.core.options import DefaultOptions
 from .cache import cached_njit
 
 FASTMATH: frozenset[str] = frozenset({"reassoc", "contract", "arcp", "nsz"})
+#: The flags of kernels whose sums must run in the order the source writes them: no
+#: ``reassoc``, so the compiler cannot split a sum into vector lanes in an order that
+#: depends on where its data lies or how many elements it has.
+ORDERED: frozenset[str] = FASTMATH - {"reassoc"}
 
 #: Serial kernels: cached on disk (``cache.py`` says where, and how a damaged cache
 #: file is replaced), GIL released, compiled lazily on first call.
 #: NumPy's error model (x/0 gives inf, not ZeroDivisionError) keeps a branch out of
 #: every division, so loops with a division still vectorise.
 serial = functools.partial(cached_njit, nogil=True, fastmath=set(FASTMATH), error_model="numpy")
+
+#: Serial kernels compiled with the ``ORDERED`` flags.
+ordered = functools.partial(serial, fastmath=set(ORDERED))
 
 # Kernels that only read and write arrays their caller owns are compiled without
 # Numba's reference counting. Every array a compiled helper binds costs an atomic

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import serial
+from .config import ordered, serial
+from .simd import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, tile_full, tile_one
 
 # The *_flat kernels index with unsigned offsets: a signed index such as
 # W[w0 + r * n_in + c] gets Numba's negative-index wraparound check on every element,
@@ -99,6 +100,33 @@ def dense_forward_batch(W, b, X, out):
     for r in range(n):
         for i in range(n_out):
             out[r, i] += b[i]
+
+
+@ordered(inline="always")
+def tile_units(x):
+    """Units per tile for arrays like ``x``: a layer's padded width is a multiple."""
+    return TILE_VECTORS * (VECTOR_BYTES // x.itemsize)
+
+
+@ordered
+def dense_rows(xf, x0, xs, k, wt, width, out, rows):
+    """out[r·width : (r+1)·width] = x_r·Wᵀ for each row r < ``rows``, x_r being the
+    ``k`` values at xf[x0 + r·xs] and Wᵀ the (k, width) matrix in ``wt``, its width
+    a multiple of ``tile_units``.
+
+    Every element is the sum of its products in input order, one fused
+    multiply-add each (``simd.row_tile``): a row's outputs are the same bits
+    wherever the row is in X and whatever rows come with it."""
+    step = tile_units(wt)
+    r = 0
+    while r + TILE_ROWS <= rows:
+        for u in range(0, width, step):
+            tile_full(xf, x0 + r * xs, xs, wt, u, width, out, r * width + u, width, k)
+        r += TILE_ROWS
+    while r < rows:
+        for u in range(0, width, step):
+            tile_one(xf, x0 + r * xs, xs, wt, u, width, out, r * width + u, width, k)
+        r += 1
 
 
 @serial

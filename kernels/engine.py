@@ -25,7 +25,7 @@ import numpy as np
 from ..codes import DENSE, RELU
 from . import activations, dense, losses, optimizers
 from .activations import activation_backward, activation_forward, copy_flat
-from .config import bare, serial
+from .config import bare, ordered, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
@@ -97,11 +97,47 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
     return use_a
 
 
-def _sample_buffers(n_in, n_out, a_off, dtype):
-    """One sample's activations, and three buffers as wide as the widest layer: two
-    that the layers' gradients alternate between, one for a deferred update."""
+#: Every scratch buffer starts on a boundary of this many bytes.
+ALIGN = 64
+#: Bytes left unused around each scratch buffer. The compiler guards a vectorised loop
+#: whose stores may overlap its loads with a test on the distance between the two
+#: pointers (under a few hundred bytes: run the scalar loop), and the scalar and
+#: vector loops sum in different orders. With every buffer this far from any other
+#: array, that test takes the same branch whatever the heap's layout.
+GUARD = 4096
+
+
+@serial
+def _arena(like, sizes):
+    """Buffers of ``sizes[i]`` elements of ``like``'s dtype, carved from one
+    allocation: each starts on an ``ALIGN``-byte boundary, ``GUARD`` bytes from its
+    neighbours and from anything outside. Returns (buffer, start of each part), so
+    that where a result's scratch lies relative to its other scratch, to its
+    alignment and to other arrays never depends on the heap."""
+    item = like.itemsize
+    step = ALIGN // item
+    starts = np.empty(sizes.size, np.int64)
+    pos = GUARD // item
+    for i in range(sizes.size):
+        starts[i] = pos
+        pos += (sizes[i] + step - 1) // step * step + GUARD // item
+    buf = np.empty(pos + step, like.dtype)
+    shift = (-buf.ctypes.data) % ALIGN // item
+    return buf[shift:], starts
+
+
+def _scratch(like, *sizes):
+    """One flat buffer per size, laid out by ``_arena``."""
+    buf, starts = _arena(like, np.array(sizes, np.int64))
+    return [buf[a : a + n] for a, n in zip(starts, sizes, strict=True)]
+
+
+def _sample_buffers(n_in, n_out, a_off, like, *more):
+    """One sample's activations, three buffers as wide as the widest layer (two that
+    the layers' gradients alternate between, one for a deferred update), then one
+    buffer per size in ``more``."""
     widest = int(max(n_in.max(), n_out.max()))
-    return np.empty(int(a_off[-1] + n_out[-1]), dtype), np.empty((3, widest), dtype)
+    return _scratch(like, int(a_off[-1] + n_out[-1]), widest, widest, widest, *more)
 
 
 @serial(inline="always")  # a compile of its own costs more
@@ -139,10 +175,10 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     """
     # Plain Python: allocating here keeps the compiled loop free of reference
     # counting, and leaves one function fewer to compile on a first fit.
-    acts, grads = _sample_buffers(n_in, n_out, a_off, params.dtype)
+    acts, grad_a, grad_b, pending = _sample_buffers(n_in, n_out, a_off, params)
     return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1), Y.reshape(-1),
                        X.shape[1], Y.shape[1], order, learning_rate, loss_kind, epoch_loss,
-                       snapshot, stop, acts, grads[0], grads[1], grads[2])  # fmt: skip
+                       snapshot, stop, acts, grad_a, grad_b, pending)  # fmt: skip
 
 
 @bare
@@ -213,15 +249,14 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     that small networks never compile the matrix-product path. ``stop`` is checked
     before every block.
     """
-    dt = params.dtype
-    h, m = n_out[0], n_in[0]
-    acts, grads = _sample_buffers(n_in, n_out, a_off, dt)
+    h, m = int(n_out[0]), int(n_in[0])
+    acts, grad_a, grad_b, _, xb, pre, gram, gb, D = _sample_buffers(
+        n_in, n_out, a_off, params, block * m, block * h, block * block, block * h, h * m
+    )
     return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1),
                            Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
-                           epoch_loss, snapshot, stop, acts, grads[0], grads[1],
-                           np.empty(block * m, dt), np.empty(block * h, dt),
-                           np.empty(block * block, dt), np.empty(block * h, dt),
-                           np.empty((h, m), dt))  # fmt: skip
+                           epoch_loss, snapshot, stop, acts, grad_a, grad_b, xb, pre, gram, gb,
+                           D.reshape(h, m))  # fmt: skip
 
 
 @serial
@@ -409,13 +444,17 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     last = kinds.size - 1
     k = n_out[last]
     widest = _widest(n_in, n_out)
-    acts = np.empty(B * (a_off[-1] + k), dt)
-    xb = np.empty(B * n_in[0], dt)
-    yb = np.empty(B * k, dt)
-    zb = np.empty(B * k, dt)
-    grad_a = np.empty(B * widest, dt)
-    grad_b = np.empty(B * widest, dt)
-    grads = np.zeros_like(params)
+    sizes = np.array([B * (a_off[-1] + k), B * n_in[0], B * k, B * k, B * widest, B * widest,
+                      params.size])  # fmt: skip
+    buf, at = _arena(params, sizes)
+    acts = buf[at[0] : at[0] + sizes[0]]
+    xb = buf[at[1] : at[1] + sizes[1]]
+    yb = buf[at[2] : at[2] + sizes[2]]
+    zb = buf[at[3] : at[3] + sizes[3]]
+    grad_a = buf[at[4] : at[4] + sizes[4]]
+    grad_b = buf[at[5] : at[5] + sizes[5]]
+    grads = buf[at[6] : at[6] + sizes[6]]
+    grads[:] = 0
     first_dense = _first_dense(kinds)
     xf = X.reshape(-1)
     yf = Y.reshape(-1)
@@ -499,22 +538,60 @@ def _finite(x, x0, n):
     return finite
 
 
-@serial
+@ordered
 def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
     """The last layer's outputs for every row of X, written into Z, ``block`` rows at a
-    time through matrix-matrix products; ``acts`` holds one block of activations.
+    time.
 
-    Returns whether X is all finite, checked block by block right after the block's
-    matrix product has read it, while it is still in cache: a separate pass over X
-    cost about a twentieth of the whole prediction."""
+    Every Dense layer runs on ``dense.dense_rows``, which sums each output in input
+    order: a row's outputs are the same bits wherever it is in X, whatever rows come
+    with it and however X is split across calls (threads). The layers' Wᵀ, padded to
+    whole tiles, and two blocks of row-major activations are laid out here by
+    ``_arena``; ``acts`` is not used (it is the twin's workspace argument).
+
+    Returns whether X is all finite, checked block by block right after the first
+    layer has read it, while it is still in cache: a separate pass over X cost about
+    a twentieth of the whole prediction."""
     n, m = X.shape
     xf = X.reshape(-1)
-    last = kinds.size - 1
+    count = kinds.size
+    step = dense.tile_units(params)
+    width = np.empty(count, np.int64)
+    sizes = np.zeros(count + 2, np.int64)
+    for i in range(count):
+        width[i] = (n_out[i] + step - 1) // step * step
+        if kinds[i] == DENSE:
+            sizes[i] = n_in[i] * width[i]
+        sizes[count] = max(sizes[count], block * width[i])
+    sizes[count + 1] = sizes[count]
+    buf, at = _arena(params, sizes)
+    for i in range(count):
+        if kinds[i] == DENSE:
+            wt = buf[at[i] : at[i] + sizes[i]].reshape((n_in[i], width[i]))
+            wt[:, n_out[i] :] = 0
+            _transpose(_weights(params, p_off, n_out, n_in, i)[0], wt[:, : n_out[i]])
     finite = True
     for start in range(0, n, block):
         rows = min(block, n - start)
-        _forward_cols(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows], acts,
-                      rows, block)  # fmt: skip
-        finite &= _finite(xf, start * m, rows * m)
-        _transpose(_block(acts, block * a_off[last], n_out[last], rows), Z[start : start + rows])
+        src, s0, ss = xf, start * m, m
+        for i in range(count):
+            part = count + i % 2
+            dst = buf[at[part] : at[part] + sizes[part]]
+            w = width[i]
+            if kinds[i] == DENSE:
+                wt = buf[at[i] : at[i] + sizes[i]]
+                dense.dense_rows(src, s0, ss, n_in[i], wt, w, dst, rows)
+                b = _weights(params, p_off, n_out, n_in, i)[1]
+                for r in range(rows):
+                    for u in range(n_out[i]):
+                        dst[r * w + u] += b[u]
+            else:
+                for r in range(rows):
+                    activations.forward_flat(kinds[i], src, s0 + r * ss, dst, r * w, n_out[i])
+            if i == 0:
+                finite &= _finite(xf, start * m, rows * m)
+            src, s0, ss = dst, 0, w
+        for r in range(rows):
+            for u in range(n_out[count - 1]):
+                Z[start + r, u] = src[r * ss + u]
     return finite
