@@ -142,6 +142,7 @@ class Preprocessing:
                     unit = float(np.max(np.abs(present))) or 1.0
                     fill[name] = float(unit * np.mean(present / unit))
             if is_text(col):
+                _check_not_mixed(frame, name, col)
                 values = set(col[~missing].tolist())
                 if name in fill:
                     values.add(fill[name])
@@ -453,3 +454,17 @@ def _is_number(value) -> bool:
 def _first_fraction(col: np.ndarray):
     fractional = col[col != np.round(col)]
     return float(fractional[0]) if fractional.size else float(col[0])
+
+
+def _check_not_mixed(frame: Frame, name: str, col: np.ndarray) -> None:
+    """A column of numbers with a few text cells is more likely a typo than categories:
+    refuse it rather than one-hot encode every number."""
+    numbers = [v is not None and _is_number(v) for v in col]
+    if any(numbers):
+        bad = next((i for i, v in enumerate(col) if v is not None and not numbers[i]), None)
+        if bad is not None:
+            raise ValueError(
+                f"{frame.path}, line {frame.lines[bad]}, column {name!r}: {col[bad]!r} is not "
+                "a number, but other values of the column are; fix the cell (a column of "
+                "categories must hold no plain numbers)"
+            )
