@@ -75,8 +75,6 @@ def _plain_preprocessing(net, frame: Frame, target: str | None) -> Preprocessing
         np.ones(width),
         np.zeros(width),
         np.ones(width),
-        np.zeros(net.n_outputs),
-        np.ones(net.n_outputs),
     )
 
 
@@ -356,7 +354,7 @@ def cmd_predict(args) -> int:
         columns = [[str(v) for v in prep.labels_of(P.argmax(axis=1))]]
         columns += [[fmt % v for v in p] for p in P.T]
     else:
-        values = prep.values(P)
+        values = P
         digits = 9 if net.dtype == np.float32 else 17  # enough to round-trip the value
         fmt = _number_format(args.precision, digits)
         header = (
@@ -393,7 +391,7 @@ def cmd_evaluate(args) -> int:
         true = np.column_stack(columns)
         if not np.all(np.isfinite(true)):
             raise CLIError(f"{args.data}: the target has missing or non-finite values")
-        predicted = prep.values(P)
+        predicted = P
         scores = evaluation.regression_scores(true, predicted)
         say(args, evaluation.format_scores(scores, []))
         if plot:

@@ -10,7 +10,8 @@ the matrix a network takes, and the network's outputs back into the target's ter
 * missing values refused, or (``impute=True``) filled with the training mean of a
   number column or the most frequent value of a text column;
 * every number column standardised to mean 0 and standard deviation 1
-  (``scale=False``: used as it is), the regression targets as well;
+  (``scale=False``: used as it is); regression targets are used as they are, as
+  scikit-learn's ``MLPRegressor`` uses them;
 * the task, and for a classifier its class labels as they appeared (text stays text,
   1/2/3 stay 1/2/3).
 
@@ -36,7 +37,7 @@ TASKS = ("classification", "regression")
 MAX_INFERRED_CLASSES = 20
 MIN_PER_CLASS = 10
 FORMAT_VERSION = 1
-ARRAYS = ("unit", "center", "scale", "target_center", "target_scale")
+ARRAYS = ("unit", "center", "scale")
 
 
 def _label_value(value):
@@ -81,8 +82,6 @@ class Preprocessing:
         A classifier's class labels, in the order of its outputs.
     unit, center, scale : ndarray
         Per network input: ``(x / unit - center) / scale`` is what the network sees.
-    target_center, target_scale : ndarray
-        Per regression target, the same in reverse for the network's outputs.
     """
 
     features: list[str]
@@ -94,8 +93,6 @@ class Preprocessing:
     unit: np.ndarray = field(default_factory=lambda: np.ones(0))
     center: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: np.ndarray = field(default_factory=lambda: np.ones(0))
-    target_center: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    target_scale: np.ndarray = field(default_factory=lambda: np.ones(0))
 
     # -- learning ----------------------------------------------------------------
     @classmethod
@@ -158,10 +155,10 @@ class Preprocessing:
             width = X.shape[1]
             prep.unit, prep.center, prep.scale = np.ones(width), np.zeros(width), np.ones(width)
         prep._standardise(X)
-        Y = prep._fit_targets(frame, task, scale, notes)
+        Y = prep._fit_targets(frame, task, notes)
         return prep, X, Y, notes
 
-    def _fit_targets(self, frame: Frame, task: str | None, scale: bool, notes: list) -> np.ndarray:
+    def _fit_targets(self, frame: Frame, task: str | None, notes: list) -> np.ndarray:
         columns = [frame.column(name) for name in self.targets]
         for name, col in zip(self.targets, columns, strict=True):
             missing = missing_mask(col)
@@ -206,13 +203,6 @@ class Preprocessing:
             raise ValueError(
                 f"{frame.path}: the target has inf values; every target must be finite"
             )
-        if scale:
-            unit, center, scl = _stats(Y)
-            self.target_center, self.target_scale = unit * center, unit * scl
-        else:
-            self.target_center, self.target_scale = np.zeros(Y.shape[1]), np.ones(Y.shape[1])
-        Y -= self.target_center
-        Y /= self.target_scale
         return Y
 
     def _infer_task(self, frame: Frame, columns: list[np.ndarray]) -> tuple[str, str | None]:
@@ -338,10 +328,6 @@ class Preprocessing:
             return np.column_stack([1.0 - P[:, 0], P[:, 0]])
         return P
 
-    def values(self, P: np.ndarray) -> np.ndarray:
-        """A regression network's outputs in the target's own units."""
-        return P * self.target_scale + self.target_center
-
     def labels_of(self, index: np.ndarray) -> np.ndarray:
         """Class labels (an object array) for class indices."""
         return np.array(self.labels, dtype=object)[index]
@@ -424,13 +410,11 @@ class Preprocessing:
             "unit": prep.n_inputs,
             "center": prep.n_inputs,
             "scale": prep.n_inputs,
-            "target_center": len(targets) if prep.task == "regression" else 0,
-            "target_scale": len(targets) if prep.task == "regression" else 0,
         }
         for name, width in widths.items():
             if getattr(prep, name).shape != (width,):
                 raise ValueError(f"{name} has {getattr(prep, name).shape[0]} values, not {width}")
-        if np.any(prep.unit == 0) or np.any(prep.scale == 0) or np.any(prep.target_scale == 0):
+        if np.any(prep.unit == 0) or np.any(prep.scale == 0):
             raise ValueError("a scale is zero")
         return prep
 
