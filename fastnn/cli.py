@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__
 from .cli_common import EXIT_USAGE, PROG, CLIError, output_path, require
 
-BENCH_INSTALL_HINT = 'pip install "fastnn-numba[cli,bench]"'
+BENCH_INSTALL_HINT = 'pip install ".[cli,bench]" (from a fastnn checkout)'
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 

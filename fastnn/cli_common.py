@@ -6,7 +6,7 @@ import os
 import stat
 
 PROG = "fastnn"
-INSTALL_HINT = 'pip install "fastnn-numba[cli]"'
+INSTALL_HINT = 'pip install ".[cli]" (from a fastnn checkout)'
 EXIT_USAGE = 2
 
 

@@ -251,6 +251,7 @@ def cmd_train(args) -> int:
     plot = output_path(args.plot, "--plot")
     if args.plot:
         require("matplotlib", "--plot")
+    require("sklearn", "fastnn train")  # type_of_target tells the task
     frame = read_frame(args.data, args.index_col, need_target=True)
     targets = args.target or [frame.names[-1]]
     prep, X, Y, notes = Preprocessing.fit(

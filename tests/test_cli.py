@@ -339,7 +339,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path):
         text=True,
         timeout=300,
     )
-    assert_user_error(result, 'pip install "fastnn-numba[cli]"')
+    assert_user_error(result, 'pip install ".[cli]" (from a fastnn checkout)')
     assert not list(tmp_path.iterdir())
 
 
