@@ -106,18 +106,25 @@ def load_model(path: str):
 
 # -- train -------------------------------------------------------------------------------
 def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), if known."""
+    """Bytes of memory available to a new allocation, if known: Linux's MemAvailable,
+    or less when the process's control group has a lower limit."""
+    found = []
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
-        pass
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as f:
+            found.append(int(limit) - int(f.read()))
+    except (OSError, ValueError):  # no cgroup v2 limit ("max"), or not Linux
+        pass
+    return min(found) if found else None
 
 
 def check_network_size(sizes: Sequence[int], dtype: np.dtype, batch: int, option: str) -> None:
@@ -246,6 +253,21 @@ def _choose_loss(args) -> str | None:
     return args.task
 
 
+def _score(net, X: np.ndarray, Y: np.ndarray, prep: Preprocessing) -> str:
+    """Accuracy for a classifier, R² for a regression (averaged over the targets)."""
+    P = net.predict(X)
+    if prep.task == "classification":
+        hits = (
+            (P[:, 0] > 0.5) == (Y[:, 0] > 0.5)
+            if Y.shape[1] == 1
+            else (P.argmax(axis=1) == Y.argmax(axis=1))
+        )
+        return f"accuracy {float(np.mean(hits)):.4f}"
+    spread = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    r2 = 1 - ((P - Y) ** 2).sum(axis=0) / np.where(spread > 0, spread, np.nan)
+    return f"r2 {float(np.mean(r2)):.4f}"
+
+
 def cmd_train(args) -> int:
     out = output_path(args.output, "-o")
     plot = output_path(args.plot, "--plot")
@@ -297,25 +319,19 @@ def cmd_train(args) -> int:
     finally:
         close()
     if early and len(history["loss"]) < args.epochs:
+        watched = history["val_loss" if validation else "loss"]
+        best = int(np.argmin(watched)) + 1
+        say(args, f"stopped early after epoch {len(watched)}; kept the weights of epoch {best}")
+    for name, Xs, Ys in [("train", X, Y)] + ([("validation", *validation)] if validation else []):
         say(
             args,
-            f"early stopping after epoch {len(history['loss'])}: kept the best epoch's weights",
+            f"{name:<10}  loss {net.evaluate(Xs, Ys):.4g}  {_score(net, Xs, Ys, prep)}  "
+            f"({Xs.shape[0]} samples)",
         )
-    classify = prep.task == "classification"
-    for name, Xs, Ys in [("train", X, Y)] + ([("validation", *validation)] if validation else []):
-        line = f"{name:<10}  loss {net.evaluate(Xs, Ys):.4g}"
-        if classify:
-            P = net.predict(Xs)
-            hits = (
-                (P[:, 0] > 0.5) == (Ys[:, 0] > 0.5)
-                if n_out == 1
-                else (P.argmax(axis=1) == Ys.argmax(axis=1))
-            )
-            line += f"  accuracy {float(np.mean(hits)):.4f}"
-        say(args, f"{line}  ({Xs.shape[0]} samples)")
     from .io import save
 
-    save(net, out, extra=({"preprocessing": prep.to_extra()[0]}, prep.to_extra()[1]))
+    meta, arrays = prep.to_extra()
+    save(net, out, extra=({"preprocessing": meta}, arrays))
     written = [args.output]
     if args.plot:
         from .plotting import plot_loss_curves
