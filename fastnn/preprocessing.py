@@ -108,7 +108,7 @@ class Preprocessing:
         """Learn the steps from ``frame``; return them, the network's inputs X and
         targets Y, and notes for the user (e.g. how the task was chosen).
 
-        Y holds one-hot rows for a classifier, the (scaled) targets for a regression.
+        Y holds one-hot rows for a classifier, the targets as they are for a regression.
         """
         for name in targets:
             frame.column(name)  # names the columns if there is none
