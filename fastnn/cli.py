@@ -13,29 +13,19 @@ commands that need them.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
-import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from . import __version__
+from .cli_common import EXIT_USAGE, PROG, CLIError, output_path, require
 
-PROG = "fastnn"
-INSTALL_HINT = 'pip install "fastnn-numba[cli]"'
-BENCH_INSTALL_HINT = 'pip install "fastnn-numba[cli,bench]"'
+BENCH_INSTALL_HINT = 'pip install ".[cli,bench]" (from a fastnn checkout)'
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
-EXIT_USAGE = 2
-#: The most classes train accepts: labels beyond it are more likely a regression target.
-MAX_CLASSES = 10_000
-
-
-class CLIError(Exception):
-    """A user's mistake: printed as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,70 +83,6 @@ def _layer_sizes(text: str) -> list[int]:
     return sizes
 
 
-# -- helpers ----------------------------------------------------------------------------
-def _require(module: str, what: str, hint: str = INSTALL_HINT):
-    """Import an optional dependency, or fail with the install command."""
-    try:
-        return __import__(module)
-    except ImportError:
-        raise CLIError(f"{what} needs {module}, which is not installed: {hint}") from None
-
-
-def _check_output(path: str | None, option: str) -> None:
-    """Fail before any work if ``path`` cannot be written (its folder is missing)."""
-    if path is None:
-        return
-    if os.path.isdir(path):
-        raise CLIError(f"{option} {path}: is a directory; give a file name")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise CLIError(f"{option} {path}: the folder {directory} does not exist; create it first")
-
-
-def _write_text(path: str, text: str) -> None:
-    from .io import atomic_write
-
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _say(args, *lines: str) -> None:
-    if not getattr(args, "quiet", False):
-        for line in lines:
-            print(line)
-
-
-def _accuracy(P: np.ndarray, Y: np.ndarray, loss: str) -> float:
-    """The share of samples whose predicted class is the true one."""
-    if loss == "binary_cross_entropy":
-        return float(np.mean((P > 0.5) == (Y > 0.5)))
-    return float(np.mean(P.argmax(axis=1) == Y.argmax(axis=1)))
-
-
-def _build_network(
-    n_in: int,
-    hidden: Sequence[int],
-    n_out: int,
-    activation: str,
-    loss: str,
-    *,
-    dtype,
-    seed: int,
-    backend: str = "numba",
-    threads: int | None = None,
-):
-    from . import Dense, Network, ReLU, Sigmoid, Tanh
-
-    act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
-    layers = []
-    width = n_in
-    for size in hidden:
-        layers += [Dense(width, size), act()]
-        width = size
-    # The output layer is linear: the cross-entropies take logits, and MSE regresses.
-    layers.append(Dense(width, n_out))
-    return Network(layers, loss=loss, dtype=dtype, backend=backend, seed=seed, threads=threads)
-
-
 # -- demo -----------------------------------------------------------------------------
 def _timed_fit(net, X, Y, **kwargs) -> tuple[dict, float]:
     start = time.perf_counter()
@@ -166,10 +92,11 @@ def _timed_fit(net, X, Y, **kwargs) -> tuple[dict, float]:
 
 def cmd_demo(args) -> int:
     from . import Dense, Network, Tanh
+    from .commands import build_network
     from .datasets import load_digits, xor
     from .plotting import plot_decision_surface, plot_loss_curves
 
-    _require("matplotlib", "fastnn demo")
+    require("matplotlib", "fastnn demo")
     os.makedirs(args.out_dir, exist_ok=True)
     surface_png = os.path.join(args.out_dir, "xor_decision_surface.png")
     curves_png = os.path.join(args.out_dir, "loss_curves.png")
@@ -190,7 +117,7 @@ def cmd_demo(args) -> int:
     Xtr, ytr, Xte, yte = Xd[train], yd[train], Xd[test], yd[test]
 
     def digits_net(backend):
-        return _build_network(
+        return build_network(
             64, [32], 10, "relu", "cross_entropy", dtype=np.float64, seed=args.seed, backend=backend
         )
 
@@ -254,183 +181,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
-# -- train ----------------------------------------------------------------------------
-def _targets(table, loss: str, path: str) -> tuple[np.ndarray, int]:
-    """The target matrix the network trains on, and its number of outputs."""
-    y = np.asarray(table.y)
-    if y.dtype.kind not in "biuf":
-        raise CLIError(f"{path}: the target has dtype {y.dtype}; it must be numeric")
-    if not np.all(np.isfinite(y)):
-        raise CLIError(f"{path}: the target {table.target_name!r} has NaN or inf values")
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.astype(np.float64), y.shape[1]  # one-hot rows or several regression targets
-    y = y.reshape(-1)
-    if loss == "mse":
-        return y.reshape(-1, 1).astype(np.float64), 1
-    if np.any(y != np.round(y)) or y.min() < 0:
-        raise CLIError(
-            f"{path}: the target {table.target_name!r} holds values other than class labels "
-            f"0, 1, 2, ... (e.g. {y[(y != np.round(y)) | (y < 0)][0]!r}); --loss {loss} needs "
-            "class labels; use --loss mse for regression"
-        )
-    labels = y.astype(np.int64)
-    if loss == "binary_cross_entropy":
-        if labels.max() > 1:
-            raise CLIError(
-                f"{path}: --loss binary_cross_entropy needs labels 0 and 1, but the target "
-                f"{table.target_name!r} has {labels.max()}; use --loss cross_entropy"
-            )
-        return labels.reshape(-1, 1).astype(np.float64), 1
-    n_classes = int(labels.max()) + 1
-    if n_classes > MAX_CLASSES:
-        raise CLIError(
-            f"{path}: the target {table.target_name!r} has labels up to {n_classes - 1}, more "
-            f"than {MAX_CLASSES} classes; is it a regression target? Then use --loss mse"
-        )
-    if n_classes < 2:
-        raise CLIError(f"{path}: the target {table.target_name!r} has a single class, 0")
-    return np.eye(n_classes)[labels], n_classes
-
-
-def _progress(args, epochs: int) -> tuple[Callable | None, Callable[[], None]]:
-    """A fit callback that drives a tqdm bar, and a function that closes it."""
-    if args.quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
-        return None, lambda: None
-    tqdm = _require("tqdm", "the progress bar").tqdm
-    bar = tqdm(total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True)
-
-    def callback(epoch: int, history: dict) -> None:
-        bar.update(epoch - bar.n)
-        bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items()}, refresh=False)
-
-    return callback, bar.close
-
-
-def cmd_train(args) -> int:
-    from .datasets import read_table
-
-    _check_output(args.output, "-o")
-    _check_output(args.plot, "--plot")
-    if args.plot:
-        _require("matplotlib", "--plot")
-    table = read_table(args.data, target=args.target, need_target=True)
-    Y, n_out = _targets(table, args.loss, args.data)
-    X = table.X
-    n = X.shape[0]
-    n_val = round(args.validation_fraction * n)
-    if args.validation_fraction > 0 and not 1 <= n_val < n:
-        raise CLIError(
-            f"--validation-fraction {args.validation_fraction} of {n} samples leaves no "
-            "validation or no training samples; use 0 for none, or a larger data set"
-        )
-    order = np.random.default_rng(args.seed).permutation(n)
-    val, tr = np.sort(order[:n_val]), np.sort(order[n_val:])
-    validation = (X[val], Y[val]) if n_val else None
-
-    net = _build_network(
-        X.shape[1],
-        args.layers,
-        n_out,
-        args.activation,
-        args.loss,
-        dtype=np.dtype(args.dtype),
-        seed=args.seed,
-        threads=args.threads,
-    )
-    learning_rate = args.learning_rate
-    if learning_rate is None:
-        learning_rate = 0.001 if args.optimizer in ("adam", "adamw") else 0.01
-    callback, close = _progress(args, args.epochs)
-    try:
-        history = net.fit(
-            X[tr],
-            Y[tr],
-            epochs=args.epochs,
-            learning_rate=learning_rate,
-            batch_size=args.batch_size,
-            shuffle=True,
-            validation_data=validation,
-            callback=callback,
-            optimizer=args.optimizer,
-        )
-    finally:
-        close()
-
-    classify = args.loss != "mse"
-    splits = [("train", X[tr], Y[tr])] + ([("validation", *validation)] if validation else [])
-    for name, Xs, Ys in splits:
-        line = f"{name:<10}  loss {net.evaluate(Xs, Ys):.4g}"
-        if classify:
-            line += f"  accuracy {_accuracy(net.predict(Xs), Ys, args.loss):.4f}"
-        print(f"{line}  ({Xs.shape[0]} samples)")
-    net.save(args.output)
-    written = [args.output]
-    if args.plot:
-        from .plotting import plot_loss_curves
-
-        plot_loss_curves({f"{os.path.basename(args.data)}, {args.optimizer}": history}, args.plot)
-        written.append(args.plot)
-    _say(args, f"Wrote {' and '.join(written)}.")
-    return 0
-
-
-# -- predict ---------------------------------------------------------------------------
-def _load_model(path: str):
-    from . import load
-
-    if not os.path.isfile(path):
-        raise CLIError(f"{path}: no such model file (write one with 'fastnn train')")
-    if not zipfile.is_zipfile(path):
-        raise CLIError(f"{path}: not a fastnn model file (those are .npz archives)")
-    return load(path)
-
-
-def cmd_predict(args) -> int:
-    from .datasets import read_table
-
-    _check_output(args.output, "-o")
-    net = _load_model(args.model)
-    table = read_table(args.data, target=args.target, need_target=False)
-    X = table.X
-    if X.shape[1] != net.n_features:
-        hint = ""
-        if X.shape[1] == net.n_features + 1 and table.target_name is None:
-            hint = "; if one column is the target, leave it out with --target NAME"
-        raise CLIError(
-            f"{args.data} has {X.shape[1]} feature columns but the model {args.model} takes "
-            f"{net.n_features}{hint}"
-        )
-    P = net.predict(X)
-    digits = 9 if net.dtype == np.float32 else 17  # enough to round-trip the value
-    if net.loss == "cross_entropy":
-        header = ["prediction"] + [f"probability_{k}" for k in range(P.shape[1])]
-        columns = [P.argmax(axis=1), *P.T]
-        formats = ["%d"] + [f"%.{digits}g"] * P.shape[1]
-    elif net.loss == "binary_cross_entropy":
-        header = ["prediction", "probability"]
-        columns = [(P[:, 0] > 0.5).astype(np.int64), P[:, 0]]
-        formats = ["%d", f"%.{digits}g"]
-    else:
-        header = (
-            ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
-        )
-        columns = list(P.T)
-        formats = [f"%.{digits}g"] * P.shape[1]
-    buf = io.StringIO()
-    table_out = np.column_stack(columns).astype(np.float64)
-    np.savetxt(buf, table_out, fmt=formats, delimiter=",", header=",".join(header), comments="")
-    _write_text(args.output, buf.getvalue())
-    _say(args, f"Wrote {P.shape[0]} predictions to {args.output}.")
-    return 0
-
-
 # -- bench ------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
-    _check_output(args.json, "--json")
-    _check_output(args.plot, "--plot")
+    args.json = output_path(args.json, "--json")
+    args.plot = output_path(args.plot, "--plot")
     if args.plot:
-        _require("matplotlib", "--plot")
-    _require("threadpoolctl", "fastnn bench", BENCH_INSTALL_HINT)
+        require("matplotlib", "--plot")
+    require("threadpoolctl", "fastnn bench", BENCH_INSTALL_HINT)
     from . import benchmarks
     from .threads import available_cores
 
@@ -476,6 +233,7 @@ def build_parser() -> _Parser:
             "  fastnn demo --out-dir plots\n"
             "  fastnn train data.csv --target label --epochs 20 -o model.npz\n"
             "  fastnn predict model.npz new.csv -o predictions.csv\n"
+            "  fastnn evaluate model.npz test.csv\n"
             "  fastnn bench --quick\n\n"
             "Run 'fastnn COMMAND --help' for a command's options."
         ),
@@ -502,21 +260,85 @@ def build_parser() -> _Parser:
     p.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default: 0)")
     p.set_defaults(func=cmd_demo)
 
+    _add_train(sub)
+    _add_predict(sub)
+    _add_evaluate(sub)
+
+    p = _subparser(
+        sub,
+        "bench",
+        "time fastnn against other systems on the benchmark workloads",
+        "Run the benchmark workloads and print a side-by-side table of median times and\n"
+        "each system's time relative to fastnn; optionally save them as JSON and a bar\n"
+        "chart.",
+        "  fastnn bench --quick --threads 1 --json bench.json --plot bench.png",
+    )
+    p.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="cores to use (default: all)")
+    p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
+    p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _add_data_options(p: _Parser) -> None:
+    p.add_argument(
+        "--index-col",
+        action="store_true",
+        help="drop the first column, an index (as pandas writes one: no name in the header)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def _add_model_and_data(p: _Parser, data: str, target: str) -> None:
+    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
+    p.add_argument("data", metavar="DATA", help=f"{data}, .csv or .npz")
+    p.add_argument("--target", action="append", metavar="COLUMN", help=target)
+
+
+def _add_train(sub) -> None:
     p = _subparser(
         sub,
         "train",
         "train a network on a CSV or .npz file and save it",
-        "Train a feed-forward network on DATA and save it (fastnn.load reads it back).\n"
-        "DATA is a CSV file with a header row (--target names the target column; default\n"
-        "the last), or a .npz file with arrays X (n_samples, n_features) and y. With a\n"
-        "cross-entropy loss the target holds class labels 0, 1, 2, ...; with mse any\n"
-        "numbers. Features are used as they are: scale them first (e.g. to [0, 1]).\n"
-        "A progress bar shows each epoch's loss when the output is a terminal.",
-        "  fastnn train iris.csv --target species --layers 16 --epochs 50 \\\n"
-        "      --plot loss.png -o iris.npz",
+        "Train a feed-forward network on DATA and save it with what it learned about\n"
+        "the data. DATA is a CSV file with a header row (comma, semicolon or tab\n"
+        "separated; empty and NA cells are missing values) or a .npz file with arrays X\n"
+        "and y. The target column (--target; default the last) decides the task: text\n"
+        "or whole-number labels make a classifier, other numbers a regression\n"
+        "(--task to choose). Number columns are standardised (--no-scale: used as they\n"
+        "are), text columns one-hot encoded; the model file keeps the column names,\n"
+        "scaling, categories and class labels, so predict and evaluate apply the same\n"
+        "steps. With a validation split (10% by default, when that is 20 rows or\n"
+        "more), training stops early once the validation loss stops improving and\n"
+        "keeps the best epoch's weights.",
+        "  fastnn train iris.csv --target species -o iris.npz\n"
+        "  fastnn train houses.csv --target price --impute --plot loss.png -o houses.npz",
     )
     p.add_argument("data", metavar="DATA", help="training data, .csv or .npz")
-    p.add_argument("--target", metavar="COLUMN", help="CSV column to predict (default: the last)")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="COLUMN",
+        help="column to predict (default: the last); repeat it for several regression targets",
+    )
+    p.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="override the task the target implies",
+    )
+    p.add_argument(
+        "--no-scale",
+        dest="scale",
+        action="store_false",
+        help="use number columns as they are, not standardised",
+    )
+    p.add_argument(
+        "--impute",
+        action="store_true",
+        help="fill missing values with the training mean (numbers) or most frequent value "
+        "(text); without it a missing value is an error",
+    )
     p.add_argument(
         "--layers",
         type=_layer_sizes,
@@ -533,11 +355,16 @@ def build_parser() -> _Parser:
     p.add_argument(
         "--loss",
         choices=LOSSES,
-        default="cross_entropy",
-        help="cross_entropy (classes), binary_cross_entropy (0/1) or mse "
-        "(regression) (default: cross_entropy)",
+        help="cross_entropy (classes), binary_cross_entropy (2 classes) or mse (regression) "
+        "(default: cross_entropy for a classifier, mse for a regression)",
     )
-    p.add_argument("--epochs", type=_positive_int, default=20, metavar="N", help="(default: 20)")
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="most epochs to train (default: 200)",
+    )
     p.add_argument(
         "--batch-size",
         type=_positive_int,
@@ -557,9 +384,23 @@ def build_parser() -> _Parser:
     p.add_argument(
         "--validation-fraction",
         type=_fraction,
-        default=0.1,
         metavar="F",
-        help="share of DATA held out for validation (default: 0.1; 0: none)",
+        help="share of DATA held out for validation (default: 0.1 when that is at least "
+        "20 rows, else none; 0: none)",
+    )
+    p.add_argument(
+        "--early-stopping",
+        action=argparse.BooleanOptionalAction,
+        help="stop when the validation loss (or without validation data, the training "
+        "loss) has not improved for --patience epochs, and keep the best epoch's weights "
+        "(default: on with a validation split)",
+    )
+    p.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="epochs without improvement before early stopping (default: 10)",
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the split, weights and shuffling (default: 0)"
@@ -573,51 +414,79 @@ def build_parser() -> _Parser:
         "--output",
         default="model.npz",
         metavar="MODEL",
-        help="model file to write (default: model.npz)",
+        help="model file to write (default: model.npz; a symbolic link is followed)",
     )
     p.add_argument("--plot", metavar="PNG", help="write the loss curves to this PNG file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or chatter")
-    p.set_defaults(func=cmd_train)
+    _add_data_options(p)
+    p.set_defaults(func=_command("cmd_train"))
 
+
+def _add_predict(sub) -> None:
     p = _subparser(
         sub,
         "predict",
         "predict with a saved model; write a CSV",
         "Load MODEL (written by 'fastnn train' or Network.save), predict every row of DATA\n"
-        "(.csv with a header row, or .npz with an array X) and write a CSV: for a\n"
-        "classifier the predicted class and each class's probability, for a regression\n"
-        "the predicted values.",
-        "  fastnn predict model.npz new.csv -o predictions.csv\n"
-        "  fastnn predict model.npz labelled.csv --target label -o predictions.csv",
+        "(.csv with a header row, or .npz with an array X) and write a CSV. The model\n"
+        "picks its feature columns by name, in any order; other columns (the target)\n"
+        "are ignored. A classifier writes the column prediction (the class label as in\n"
+        "training) and a column probability_LABEL per class; a regression writes\n"
+        "prediction (prediction_TARGET for several targets).",
+        "  fastnn predict model.npz new.csv -o predictions.csv",
     )
-    p.add_argument("model", metavar="MODEL", help="model file (.npz)")
-    p.add_argument("data", metavar="DATA", help="data to predict, .csv or .npz")
-    p.add_argument("--target", metavar="COLUMN", help="CSV column to leave out (e.g. the labels)")
+    _add_model_and_data(
+        p, "data to predict", "for a model saved without its columns: a column to leave out"
+    )
+    p.add_argument(
+        "--precision",
+        type=_positive_int,
+        metavar="DIGITS",
+        help="significant digits of the numbers written (default: 6 for probabilities, "
+        "all that round-trip for regression values)",
+    )
     p.add_argument(
         "-o",
         "--output",
         default="predictions.csv",
         metavar="CSV",
-        help="file to write (default: predictions.csv)",
+        help="file to write (default: predictions.csv; a symbolic link is followed)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p.set_defaults(func=cmd_predict)
+    _add_data_options(p)
+    p.set_defaults(func=_command("cmd_predict"))
 
+
+def _add_evaluate(sub) -> None:
     p = _subparser(
         sub,
-        "bench",
-        "time fastnn against other systems on the benchmark workloads",
-        "Run the benchmark workloads and print a side-by-side table of median times and\n"
-        "each system's time relative to fastnn; optionally save them as JSON and a bar\n"
-        "chart.",
-        "  fastnn bench --quick --threads 1 --json bench.json --plot bench.png",
+        "evaluate",
+        "score a saved model on labelled data",
+        "Predict every row of DATA with MODEL and compare with its target column:\n"
+        "accuracy, balanced accuracy, macro F1 and the confusion matrix for a\n"
+        "classifier; RMSE, MAE and R² for a regression.",
+        "  fastnn evaluate model.npz test.csv --plot confusion.png",
     )
-    p.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="cores to use (default: all)")
-    p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
-    p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios")
-    p.set_defaults(func=cmd_bench)
-    return parser
+    _add_model_and_data(
+        p, "labelled data", "the column of true values (default: the model's target)"
+    )
+    p.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="write the confusion matrix (classifier) or predicted against true values "
+        "(regression) to this PNG file",
+    )
+    _add_data_options(p)
+    p.set_defaults(func=_command("cmd_evaluate"))
+
+
+def _command(name: str):
+    """The subcommand ``name`` of fastnn.commands, imported when it runs."""
+
+    def run(args) -> int:
+        from . import commands
+
+        return getattr(commands, name)(args)
+
+    return run
 
 
 def _optimizer_names() -> list[str]:
@@ -653,10 +522,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.func(args)
+        # Overflow in a user's data is reported as one error, not as NumPy warnings.
+        with np.errstate(all="ignore"):
+            return args.func(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as exc:
+        print(
+            f"{PROG}: error: out of memory ({_one_line(exc)}); use smaller layers or less data",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except (CLIError, ValueError, TypeError, OSError, KeyError, TrainingDivergedError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

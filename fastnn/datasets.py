@@ -20,7 +20,6 @@ Files are read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import csv
 import os
 import zipfile
 from dataclasses import dataclass
@@ -97,57 +96,43 @@ def _check_file(path: str) -> str:
     return suffix
 
 
-def _parse_rows(path: str, header: list[str], rows: list[tuple[int, list[str]]]) -> np.ndarray:
-    try:
-        # NumPy converts all the strings at once; only a failure needs the slow scan.
-        return np.array([row for _, row in rows], dtype=np.float64).reshape(len(rows), -1)
-    except ValueError:
-        pass
-    for lineno, row in rows:
-        for name, cell in zip(header, row, strict=True):
-            try:
-                float(cell)
-            except ValueError:
-                what = "is empty (a missing value)" if not cell.strip() else "is not a number"
-                raise ValueError(
-                    f"{path}, line {lineno}, column {name!r}: {cell!r} {what}; every cell "
-                    "must be a number (encode categories as integers first)"
-                ) from None
-    raise AssertionError("unreachable: a row failed to convert but every cell converts")
-
-
 def _read_csv(path: str) -> tuple[list[str], np.ndarray]:
+    """The header and the numbers of a CSV file in which every cell is a number."""
+    from .tabular import is_text, read_csv
+
+    frame = read_csv(path)
+    for position, name in enumerate(frame.names, start=1):
+        if not name:
+            raise ValueError(f"{path}, line 1: column {position} has an empty name")
+    # The first bad cell in file order: the earliest line over all columns.
+    bad = None
+    for name, col in zip(frame.names, frame.columns, strict=True):
+        if is_text(col):
+            flags = np.array([v is None or not _is_number(v) for v in col])
+        else:
+            flags = np.isnan(col)
+        if flags.any():
+            row = int(np.argmax(flags))
+            if bad is None or frame.lines[row] < frame.lines[bad[0]]:
+                bad = (row, name, col[row])
+    if bad is not None:
+        row, name, cell = bad
+        missing = cell is None or not isinstance(cell, str)
+        what = "is empty (a missing value)" if missing else "is not a number"
+        cell = "" if missing else cell
+        raise ValueError(
+            f"{path}, line {frame.lines[row]}, column {name!r}: {cell!r} {what}; every cell "
+            "must be a number (encode categories as integers first)"
+        )
+    return frame.names, np.column_stack(frame.columns)
+
+
+def _is_number(value: str) -> bool:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise ValueError(f"{path}: the file is empty; a CSV needs a header row")
-            header = [name.strip() for name in header]
-            seen: set[str] = set()
-            for name in header:
-                if not name:
-                    raise ValueError(f"{path}, line 1: the header has an empty column name")
-                if name in seen:
-                    raise ValueError(f"{path}, line 1: the header names {name!r} twice")
-                seen.add(name)
-            rows = []
-            for row in reader:
-                if not row or all(not cell.strip() for cell in row):
-                    continue  # blank lines
-                if len(row) != len(header):
-                    raise ValueError(
-                        f"{path}, line {reader.line_num}: {len(row)} values, but the header "
-                        f"has {len(header)} columns"
-                    )
-                rows.append((reader.line_num, row))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a UTF-8 text file ({exc.reason}); is it a CSV?") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: malformed CSV ({exc})") from None
-    if not rows:
-        raise ValueError(f"{path}: the CSV has a header but no data rows")
-    return header, _parse_rows(path, header, rows)
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_npz(path: str, need_y: bool) -> tuple[np.ndarray, np.ndarray | None]:

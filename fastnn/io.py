@@ -10,6 +10,10 @@ A model file is an uncompressed ``.npz`` archive holding
   generator's state, the optimizer's config and step count, the name, dtype and
   shape of every array, and a SHA-256 checksum over all of it.
 
+A file may also carry what a caller adds (``save(..., extra=(metadata, arrays))``,
+read back by ``load_extra``): JSON metadata under the key ``extra`` and numeric
+arrays stored as ``extra.<name>``, covered by the same checks and checksum.
+
 ``to_bytes`` and ``from_bytes`` give the same content as bytes in memory (the
 scikit-learn estimators pickle their network that way).
 
@@ -51,6 +55,8 @@ FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
 PARAMS_KEY = "params"
 OPTIMIZER_PREFIX = "optimizer."
+EXTRA_KEY = "extra"
+EXTRA_PREFIX = "extra."
 
 #: Layer types a model file may name, by the name it stores.
 LAYER_TYPES: dict[str, type[Layer]] = {
@@ -115,7 +121,7 @@ def _checksum(metadata: dict, arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+def _metadata(net: Network, arrays: dict[str, np.ndarray], extra=None) -> dict[str, Any]:
     from .version import __version__
 
     optimizer = getattr(net, "optimizer", None)
@@ -141,17 +147,25 @@ def _metadata(net: Network, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
             for name, arr in sorted(arrays.items())
         },
     }
+    if extra is not None:
+        meta[EXTRA_KEY] = extra
     meta["checksum"] = {"algorithm": "sha256", "digest": _checksum(meta, arrays)}
     return meta
 
 
 # -- save --------------------------------------------------------------------------
-def _payload(net: Network) -> dict[str, np.ndarray]:
+def _payload(net: Network, extra=None) -> dict[str, np.ndarray]:
+    extra_meta, extra_arrays = (None, {}) if extra is None else extra
+    for name, arr in extra_arrays.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+            raise TypeError(f"extra array {name!r} must be a numeric ndarray")
     # Copies of one moment: a fit in another thread waits until they are taken, and
     # may then go on while they are written.
     with net.between_updates():
         arrays = _arrays(net)
-        meta = _metadata(net, arrays)
+        for name, arr in extra_arrays.items():
+            arrays[EXTRA_PREFIX + name] = np.ascontiguousarray(arr)
+        meta = _metadata(net, arrays, extra_meta)
     payload = dict(arrays)
     payload[METADATA_KEY] = np.frombuffer(_canonical(meta), dtype=np.uint8)
     return payload
@@ -172,7 +186,7 @@ def _arrays(net: Network) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save(net: Network, path) -> None:
+def save(net: Network, path, extra: tuple[dict, dict[str, np.ndarray]] | None = None) -> None:
     """Write ``net`` to ``path`` atomically, as .npz arrays plus JSON metadata.
 
     The file name is used as given (no ``.npz`` is appended). Everything needed to
@@ -184,6 +198,9 @@ def save(net: Network, path) -> None:
     ----------
     net : Network
     path : str or os.PathLike
+    extra : (dict, dict of str to ndarray), optional
+        JSON-serialisable metadata and numeric arrays to store with the network
+        (``load_extra`` returns them).
 
     Raises
     ------
@@ -194,7 +211,7 @@ def save(net: Network, path) -> None:
     """
     if not isinstance(net, Network):
         raise TypeError(f"save expects a fastnn Network, got {type(net).__name__}")
-    payload = _payload(net)
+    payload = _payload(net, extra)
     atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **payload))
 
 
@@ -370,7 +387,7 @@ def _read(source, path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, contents
 
 
-def _build_layers(path: str, specs) -> list[Layer]:
+def _build_layers(path: str, specs, backend: str = "numba") -> list[Layer]:
     if not isinstance(specs, list) or not specs:
         raise _fail(path, "its metadata has no list of layers")
     layers: list[Layer] = []
@@ -380,11 +397,15 @@ def _build_layers(path: str, specs) -> list[Layer]:
             raise _fail(path, f"layers[{i}] has unknown type {kind!r}")
         if kind == "Dense":
             try:
-                layers.append(Dense(spec["input_size"], spec["output_size"], spec.get("init")))
+                layers.append(
+                    Dense(
+                        spec["input_size"], spec["output_size"], spec.get("init"), backend=backend
+                    )
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise _fail(path, f"layers[{i}] is not a valid Dense layer ({exc})") from exc
         else:
-            layers.append(LAYER_TYPES[kind]())
+            layers.append(LAYER_TYPES[kind](backend=backend))
     return layers
 
 
@@ -444,26 +465,63 @@ def load(path) -> Network:
         problem; nothing is allocated beyond what the file's own size allows.
     """
     path = _check_path(path)
+    with _open(path) as f:
+        return _build(f, path)
+
+
+def _open(path: str):
+    """``path`` opened for reading; an unreadable file is a ValueError naming it."""
     try:
-        f = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _fail(path, f"it cannot be read ({type(exc).__name__}: {exc})") from exc
-    with f:
-        return _build(f, path)
 
 
-def _build(source, path: str) -> Network:
+def _build(source, path: str, backend: str | None = None) -> Network:
     """The network in ``source`` (a seekable binary file); ``path`` names it in errors."""
+    return _build_with_extra(source, path, backend)[0]
+
+
+def load_extra(path, backend: str | None = None) -> tuple[Network, Any, dict[str, np.ndarray]]:
+    """Read a network written by ``save(..., extra=...)``, with its extra content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : {"numba", "numpy"}, optional
+        Run the network on this backend rather than the one it was saved with
+        ("numpy" never imports Numba).
+
+    Returns
+    -------
+    net : Network
+    extra : JSON value or None
+        The extra metadata (None if the file has none).
+    arrays : dict of str to ndarray
+        The extra arrays, by the names they were saved under.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As ``load``.
+    """
+    path = _check_path(path)
+    with _open(path) as f:
+        return _build_with_extra(f, path, backend)
+
+
+def _build_with_extra(source, path: str, backend: str | None):
     meta, contents = _read(source, path)
-    layers = _build_layers(path, meta.get("layers"))
+    backend = meta.get("backend") if backend is None else backend
+    layers = _build_layers(path, meta.get("layers"), backend)
     try:
         net = Network(
             layers,
             loss=meta.get("loss"),
             dtype=meta.get("dtype"),
-            backend=meta.get("backend"),
+            backend=backend,
             seed=meta.get("seed"),
         )
     except (TypeError, ValueError) as exc:
@@ -485,4 +543,5 @@ def _build(source, path: str) -> Network:
             net.rng_state = rng_state
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise _fail(path, f"its shuffling state is invalid ({exc})") from exc
-    return net
+    extra = {k[len(EXTRA_PREFIX) :]: v for k, v in contents.items() if k.startswith(EXTRA_PREFIX)}
+    return net, meta.get(EXTRA_KEY), extra

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from cli_support import ENV, assert_user_error, fastnn_cmd
 
 import fastnn
 from fastnn import cli, plotting
@@ -17,33 +18,6 @@ from fastnn.datasets import load_digits, read_table
 
 mpimg = pytest.importorskip("matplotlib.image")
 pytest.importorskip("tqdm")
-
-ENV = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-
-
-def fastnn_cmd(*args, cwd, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "fastnn", *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
-def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit status 2, one line on stderr naming the problem, no traceback."""
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("fastnn: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def assert_png(path, size: tuple[int, int]) -> None:
@@ -74,6 +48,19 @@ def write_csv(path, X, y, names=("a", "b", "c", "d"), target="label") -> None:
         f.write(",".join([*names, target]) + "\n")
         for row, label in zip(X, y, strict=True):
             f.write(",".join(repr(float(v)) for v in row) + f",{label}\n")
+
+
+def model_inputs(model_path, X: np.ndarray, names=("a", "b", "c", "d")) -> np.ndarray:
+    """What the saved model's network sees for the raw rows X (its stored scaling)."""
+    from fastnn.io import load_extra
+    from fastnn.preprocessing import Preprocessing
+    from fastnn.tabular import frame_from_arrays
+
+    net, extra, arrays = load_extra(model_path)
+    prep = Preprocessing.from_extra(extra["preprocessing"], arrays, net.n_features, net.n_outputs)
+    frame = frame_from_arrays("data", X, None)
+    frame.names = list(names)
+    return prep.transform(frame)
 
 
 def metrics(stdout: str) -> dict[str, dict[str, float]]:
@@ -118,12 +105,12 @@ def trained(tmp_path_factory):
 # -- help ------------------------------------------------------------------------------
 def test_help_describes_every_command_with_an_example(tmp_path):
     result = fastnn_cmd("--help", cwd=tmp_path)
-    for command in ("demo", "train", "predict", "bench"):
+    for command in ("demo", "train", "predict", "evaluate", "bench"):
         assert command in result.stdout
     assert "fastnn train" in result.stdout  # the examples
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "predict", "bench"])
+@pytest.mark.parametrize("command", ["demo", "train", "predict", "evaluate", "bench"])
 def test_each_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main([command, "--help"])
@@ -170,9 +157,12 @@ def test_train_csv_saves_model_and_plot_and_prints_metrics(trained):
     assert set(found) == {"train"}  # --validation-fraction 0
     net = fastnn.load(folder / "model.npz")
     assert (net.n_features, net.n_outputs, net.loss) == (4, 3, "cross_entropy")
-    # The printed metrics are those of the saved model.
-    assert found["train"]["loss"] == pytest.approx(net.evaluate(X, y), rel=1e-3)
-    accuracy = np.mean(net.predict(X).argmax(axis=1) == y)
+    # The printed metrics are those of the saved model, on the standardised features.
+    Xs = model_inputs(folder / "model.npz", X)
+    np.testing.assert_allclose(Xs.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(Xs.std(axis=0), 1, rtol=1e-12)
+    assert found["train"]["loss"] == pytest.approx(net.evaluate(Xs, y), rel=1e-3)
+    accuracy = np.mean(net.predict(Xs).argmax(axis=1) == y)
     assert found["train"]["accuracy"] == pytest.approx(accuracy, abs=1e-4)
     assert accuracy > 0.9  # three well separated blobs
     assert_png(folder / "loss.png", plotting.pixel_size(plotting.LOSS_PANEL_SIZE))
@@ -198,19 +188,24 @@ def test_train_npz_regression_with_validation(tmp_path):
         "0.1",
         "--batch-size",
         "8",
-        "-q",
+        "--validation-fraction",
+        "0.1",
         "-o",
         "reg_model.npz",
         cwd=tmp_path,
     )
     found = metrics(result.stdout)
     assert set(found) == {"train", "validation"}
-    assert "accuracy" not in found["train"]
-    assert "Wrote" not in result.stdout  # --quiet
+    assert "accuracy" not in found["train"] and found["train"]["r2"] > 0.9
     net = fastnn.load(tmp_path / "reg_model.npz")
     assert net.n_features == 3 and net.n_outputs == 1
-    # A linear model fits a linear target: the loss ends far below the target's variance.
-    assert found["train"]["loss"] < 0.05 * y.var()
+    # A linear model fits a linear target: the loss (on the standardised target, of
+    # variance 1) ends far below 1.
+    assert found["train"]["loss"] < 0.05
+    quiet = fastnn_cmd(
+        "train", "reg.npz", "--loss", "mse", "--epochs", "2", "-q", "-o", "quiet.npz", cwd=tmp_path
+    )
+    assert quiet.stdout == "" and quiet.stderr == ""  # --quiet: nothing but errors
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs a Linux pty")
@@ -226,7 +221,10 @@ def test_progress_bar_on_a_terminal(trained):
         try:
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
             os.chdir(folder)
-            command = "train train.csv --layers 4 --epochs 3 -o tty_model.npz".split()
+            command = (
+                "train train.csv --layers 4 --epochs 3 --validation-fraction 0.1 -o tty_model.npz"
+            )
+            command = command.split()
             os.execve(sys.executable, [sys.executable, "-m", "fastnn", *command], ENV)
         finally:
             os._exit(127)  # only if exec failed: never return into pytest
@@ -254,17 +252,47 @@ def test_predict_csv_writes_one_row_per_sample(trained):
     assert header == ["prediction", "probability_0", "probability_1", "probability_2"]
     table = np.loadtxt(folder / "p.csv", delimiter=",", skiprows=1, ndmin=2)
     assert table.shape == (X.shape[0], 4)
-    expected = fastnn.load(folder / "model.npz").predict(X)
-    np.testing.assert_allclose(table[:, 1:], expected, rtol=1e-12, atol=0)
+    expected = fastnn.load(folder / "model.npz").predict(model_inputs(folder / "model.npz", X))
+    # 6 significant digits by default.
+    np.testing.assert_allclose(table[:, 1:], expected, rtol=5e-6, atol=1e-300)
     np.testing.assert_array_equal(table[:, 0], expected.argmax(axis=1))
+    fastnn_cmd(
+        "predict", "model.npz", "train.csv", "--precision", "12", "-o", "p12.csv", cwd=folder
+    )
+    table = np.loadtxt(folder / "p12.csv", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(table[:, 1:], expected, rtol=5e-12, atol=1e-300)
 
 
 def test_predict_npz(trained):
     folder, X, _, _ = trained
-    np.savez(folder / "new.npz", X=X[:7])
-    fastnn_cmd("predict", "model.npz", "new.npz", "-o", "p_npz.csv", cwd=folder)
+    # A .npz file's columns are x0, x1, ...: a model trained on one predicts from one.
+    np.savez(folder / "new.npz", X=X, y=np.arange(len(X)) % 3)
+    fastnn_cmd("train", "new.npz", "--epochs", "2", "-o", "npz_model.npz", cwd=folder)
+    np.savez(folder / "new7.npz", X=X[:7])
+    fastnn_cmd("predict", "npz_model.npz", "new7.npz", "-o", "p_npz.csv", cwd=folder)
     table = np.loadtxt(folder / "p_npz.csv", delimiter=",", skiprows=1, ndmin=2)
     assert table.shape == (7, 4)
+
+
+def test_predict_with_a_bare_network_file(trained, tmp_path):
+    """A network saved from Python (no preprocessing) takes every column but --target."""
+    folder, X, _, _ = trained
+    net = fastnn.load(folder / "model.npz")
+    net.save(tmp_path / "bare.npz")
+    fastnn_cmd(
+        "predict",
+        tmp_path / "bare.npz",
+        "train.csv",
+        "--target",
+        "label",
+        "-o",
+        tmp_path / "bare.csv",
+        cwd=folder,
+    )
+    table = np.loadtxt(tmp_path / "bare.csv", delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_allclose(table[:, 1:], net.predict(X), rtol=5e-6, atol=1e-300)
+    result = fastnn_cmd("predict", tmp_path / "bare.npz", "train.csv", cwd=folder, check=False)
+    assert_user_error(result, "5 feature columns", "takes 4", "--target")
 
 
 # -- bad input -------------------------------------------------------------------------
@@ -274,14 +302,17 @@ def test_predict_npz(trained):
         (("train", "missing.csv"), ["missing.csv", "no such file"]),
         (("predict", "model.npz", "missing.csv"), ["missing.csv", "no such file"]),
         (("predict", "missing_model.npz", "train.csv"), ["missing_model.npz"]),
-        (("predict", "train.csv", "train.csv"), ["not a fastnn model"]),
+        (("predict", "train.csv", "train.csv"), ["not a valid fastnn model"]),
         (("train", "letters.csv"), ["line 3", "'b'", "'x'"]),
         (("train", "short_row.csv"), ["line 2", "header has 5"]),
         (("train", "train.csv", "--target", "nope"), ["'nope'", "columns"]),
-        (("predict", "model.npz", "train.csv"), ["5 feature columns", "takes 4", "--target"]),
-        (("predict", "model.npz", "two.npz"), ["2 feature columns", "takes 4"]),
+        (("predict", "model.npz", "no_d.csv"), ["no column 'd'", "trained on"]),
+        (("predict", "model.npz", "two.npz"), ["no column 'a'"]),
         (("train", "train.csv", "--epochs", "0"), ["--epochs"]),
-        (("train", "regression.csv"), ["class labels", "--loss mse"]),
+        (
+            ("train", "regression.csv", "--task", "classification"),
+            ["continuous", "--task regression"],
+        ),
     ],
 )
 def test_bad_input_is_one_line_without_traceback(trained, args, fragments):
@@ -289,6 +320,7 @@ def test_bad_input_is_one_line_without_traceback(trained, args, fragments):
     (folder / "letters.csv").write_text("a,b,c,d,label\n1,2,3,4,0\n1,x,3,4,1\n")
     (folder / "short_row.csv").write_text("a,b,c,d,label\n1,2,3,0\n")
     (folder / "regression.csv").write_text("a,b,c,d,y\n1,2,3,4,0.5\n1,2,3,4,1.5\n")
+    (folder / "no_d.csv").write_text("a,b,c,label\n1,2,3,0\n")
     np.savez(folder / "two.npz", X=np.ones((3, 2)))
     assert_user_error(fastnn_cmd(*args, cwd=folder, check=False), *fragments)
 
@@ -307,7 +339,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path):
         text=True,
         timeout=300,
     )
-    assert_user_error(result, 'pip install "fastnn-numba[cli]"')
+    assert_user_error(result, 'pip install ".[cli]" (from a fastnn checkout)')
     assert not list(tmp_path.iterdir())
 
 
@@ -317,8 +349,9 @@ def test_failed_commands_leave_existing_files_alone(trained):
     (folder / "keep_model.npz").write_bytes(b"old model")
     (folder / "letters.csv").write_text("a,b,c,d,label\n1,2,3,4,0\n1,x,3,4,1\n")
     # The data does not fit the model: nothing is written.
+    (folder / "no_d.csv").write_text("a,b,c,label\n1,2,3,0\n")
     result = fastnn_cmd(
-        "predict", "model.npz", "train.csv", "-o", "keep.csv", cwd=folder, check=False
+        "predict", "model.npz", "no_d.csv", "-o", "keep.csv", cwd=folder, check=False
     )
     assert_user_error(result)
     assert (folder / "keep.csv").read_text() == "old predictions\n"
@@ -411,9 +444,17 @@ def _benchmarks_with_rows(monkeypatch, rows):
 
 
 def bench_row(workload, system, median_s, ratio, status="ok"):
-    return {"workload": workload, "system": system, "unit": "run", "units": 1,
-            "median_s": median_s, "unit_us": median_s * 1e6, "ratio": ratio,
-            "status": status, "notes": ""}  # fmt: skip
+    return {
+        "workload": workload,
+        "system": system,
+        "unit": "run",
+        "units": 1,
+        "median_s": median_s,
+        "unit_us": median_s * 1e6,
+        "ratio": ratio,
+        "status": status,
+        "notes": "",
+    }
 
 
 def test_bench_prints_table_and_writes_json_and_plot(tmp_path, monkeypatch, capsys):
@@ -425,8 +466,9 @@ def test_bench_prints_table_and_writes_json_and_plot(tmp_path, monkeypatch, caps
     ]
     calls = _benchmarks_with_rows(monkeypatch, rows)
     json_path, png_path = tmp_path / "bench.json", tmp_path / "bench.png"
-    status = cli.main(["bench", "--quick", "--threads", "1", "--json", str(json_path),
-                       "--plot", str(png_path)])  # fmt: skip
+    status = cli.main(
+        ["bench", "--quick", "--threads", "1", "--json", str(json_path), "--plot", str(png_path)]
+    )
     assert status == 0
     assert calls == [(True, 1)]
     out = capsys.readouterr().out

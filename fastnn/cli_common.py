@@ -1,0 +1,60 @@
+"""What every ``fastnn`` subcommand shares: its error type, output paths, messages."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+PROG = "fastnn"
+INSTALL_HINT = 'pip install ".[cli]" (from a fastnn checkout)'
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user's mistake: printed as one line, exit status 2."""
+
+
+def require(module: str, what: str, hint: str = INSTALL_HINT):
+    """Import an optional dependency, or fail with the install command."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise CLIError(f"{what} needs {module}, which is not installed: {hint}") from None
+
+
+def output_path(path: str | None, option: str) -> str | None:
+    """The file to write for ``option PATH``, checked before any work.
+
+    Only a regular file (or a new one) is written: a FIFO, a device, a socket or a
+    folder at ``path`` is refused. A symbolic link is followed: the file it points
+    to is replaced (atomically), and the link stays.
+    """
+    if path is None:
+        return None
+    real = os.path.realpath(path)
+    if os.path.isdir(real):
+        raise CLIError(f"{option} {path}: is a directory; give a file name")
+    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
+        what = "a symbolic link to " if os.path.islink(path) else ""
+        raise CLIError(
+            f"{option} {path}: is {what}a special file (a pipe, device or socket), not a "
+            "regular file; give the name of a file to write"
+        )
+    directory = os.path.dirname(real)
+    if not os.path.isdir(directory):
+        raise CLIError(f"{option} {path}: the folder {directory} does not exist; create it first")
+    return real
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` as UTF-8 to ``path``, atomically."""
+    from .io import atomic_write
+
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def say(args, *lines: str) -> None:
+    """Print ``lines`` unless the command runs with ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        for line in lines:
+            print(line, flush=True)
