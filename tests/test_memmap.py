@@ -50,7 +50,9 @@ def test_fit_from_a_memmap_allocates_no_copy_of_X(data, case, mode):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < X.nbytes / 8, f"{peak / 1e6:.1f} MB allocated while training"
+    # A copy of X would be 8 MB. What may be allocated: one block of rows for the
+    # validation loss (0.4 MB), and the index, order and target arrays (~50 bytes a row).
+    assert peak < X.nbytes / 4, f"{peak / 1e6:.1f} MB allocated while training"
     # The same run as from the array in RAM, and the file is untouched.
     twin = _net(hidden)
     assert twin.fit(in_ram, y, epochs=1, learning_rate=0.01, **kw) == history
