@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import math
 import threading
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,10 @@ def as_dask_array(name: str, data, client=None, *, rows: tuple | None = None):
     scattered to the workers once. Anything else raises a TypeError.
     """
     if _is_dataframe(data):
-        data = data.to_dask_array(lengths=True)
+        lengths = None
+        if client is not None:  # counted on the workers, not in the client's process
+            lengths = client.compute(data.map_partitions(len)).result().tolist()
+        data = data.to_dask_array(lengths=lengths if lengths is not None else True)
     elif isinstance(data, np.ndarray):
         chunks = rows if rows is not None else (data.shape[0],)
         data = _scattered(client, data, chunks) if client is not None else da.from_array(data)
@@ -69,15 +73,17 @@ def as_dask_array(name: str, data, client=None, *, rows: tuple | None = None):
 
 
 def _scattered(client, data: np.ndarray, chunks: tuple) -> da.Array:
-    """``data`` scattered to the workers, one future per row chunk, as a dask array."""
+    """``data`` scattered to the workers, one Future per row chunk (each on two
+    workers where there are two, so that losing one loses no data), as a dask array
+    whose blocks are those Futures."""
     bounds = np.cumsum((0, *chunks))
     parts = [np.ascontiguousarray(data[a:b]) for a, b in itertools.pairwise(bounds)]
     futures = client.scatter(parts, hash=False)
-    blocks = [
-        da.from_delayed(f, shape=p.shape, dtype=p.dtype)
-        for f, p in zip(futures, parts, strict=True)
-    ]
-    return da.concatenate(blocks, axis=0).persist()
+    client.replicate(futures, n=min(2, len(client.nthreads())))
+    name = f"fastnn-scattered-{uuid.uuid4().hex}"
+    tail = (0,) * (data.ndim - 1)
+    graph = {(name, i, *tail): f for i, f in enumerate(futures)}
+    return da.Array(graph, name, (tuple(chunks), *((n,) for n in data.shape[1:])), data.dtype)
 
 
 def even_chunks(n: int, parts: int) -> tuple[int, ...]:
@@ -123,49 +129,67 @@ def check_training_data(client, net: Network, X, Y):
 # -- blocks ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BlockSource:
-    """One row block of X and Y: Futures that Dask resolves for the task, or lazy
-    one-block dask arrays that the task computes on its worker."""
+    """One row block of X and Y. Each of ``x`` and ``y`` is a Future (the block is
+    in some worker's memory; Dask hands its data to the task) or the lazy one-block
+    dask array that the task computes on its worker; a descriptor sent with a task
+    has None in place of each Future."""
 
     index: int
     rows: int
-    in_memory: bool
-    x: Any = None
-    y: Any = None
+    x: Any
+    y: Any
+
+    @property
+    def futures(self) -> list:
+        return [v for v in (self.x, self.y) if isinstance(v, Future)]
 
     def descriptor(self) -> BlockSource:
-        """What a task needs to know of the block, without its Futures (which Dask
-        passes to the task separately, as dependencies)."""
-        return BlockSource(self.index, self.rows, True) if self.in_memory else self
+        """The block without its Futures, which go to the task as dependencies."""
+
+        def lazy(v):
+            return None if isinstance(v, Future) else v
+
+        return BlockSource(self.index, self.rows, lazy(self.x), lazy(self.y))
 
 
-def _future_of(array: da.Array):
-    """The Future holding ``array``'s only block if it is persisted, else None."""
+def _futures(array: da.Array) -> list:
+    """The Future of each row block of ``array`` where that block is persisted (in
+    the workers' memory), else None."""
     keys = list(dask.core.flatten(array.__dask_keys__()))
-    if len(keys) != 1:
-        return None
-    value = dict(array.__dask_graph__()).get(keys[0])
-    return value if isinstance(value, Future) else None
+    graph = array.__dask_graph__()
+    found = [graph.get(key) for key in keys]
+    return [f if isinstance(f, Future) else None for f in found]
+
+
+def _holds_futures(array: da.Array) -> bool:
+    return any(isinstance(v, Future) for v in array.__dask_graph__().values())
 
 
 def _one_block(array: da.Array, i: int) -> da.Array:
     return array.blocks[i] if array.ndim == 1 else array.blocks[i, 0]
 
 
-def block_sources(X: da.Array, Y: da.Array) -> list[BlockSource]:
-    sources = []
-    for i, rows in enumerate(X.chunks[0]):
-        bx, by = _one_block(X, i), _one_block(Y, i)
-        fx, fy = _future_of(bx), _future_of(by)
-        if fx is not None and fy is not None:
-            sources.append(BlockSource(i, rows, True, fx, fy))
-        else:
-            sources.append(BlockSource(i, rows, False, bx, by))
-    return sources
+def block_sources(client, X: da.Array, Y: da.Array) -> list[BlockSource]:
+    """One ``BlockSource`` per row block of X and Y (which have the same row chunks).
+
+    An array computed from persisted data (a slice, a rechunk) is persisted first,
+    on the workers: a task cannot compute such a graph by itself."""
+    arrays = []
+    for array in (X, Y):
+        futures = _futures(array)
+        if any(f is None for f in futures) and _holds_futures(array):
+            array = client.persist(array)
+            futures = _futures(array)
+        arrays.append([f if f is not None else _one_block(array, i) for i, f in enumerate(futures)])
+    return [
+        BlockSource(i, rows, x, y)
+        for i, (rows, x, y) in enumerate(zip(X.chunks[0], *arrays, strict=True))
+    ]
 
 
 def holders(client, sources: list[BlockSource]) -> dict[int, str]:
     """The worker that holds each in-memory block, by block index."""
-    keys = {s.x.key: s.index for s in sources if s.in_memory}
+    keys = {s.x.key: s.index for s in sources if isinstance(s.x, Future)}
     if not keys:
         return {}
     return {keys[k]: sorted(w)[0] for k, w in client.who_has(list(keys)).items() if w}
@@ -175,27 +199,32 @@ _BLOCKS: dict[tuple, tuple] = {}
 _BLOCKS_LOCK = threading.Lock()
 
 
-def block_rows(tag: str, source: BlockSource, x=None, y=None) -> tuple[np.ndarray, np.ndarray]:
+def block_rows(tag: str, source: BlockSource, *data) -> tuple[np.ndarray, np.ndarray]:
     """A block's (X, Y) on the worker running the task.
 
-    ``x`` and ``y`` are the data Dask passed for an in-memory block. A lazy block is
-    computed here and kept under ``tag`` until another block of the same ``tag``
-    replaces it: a worker holds one lazy block per fit at a time.
+    ``data`` holds what Dask passed for the block's Futures (None in the
+    descriptor ``source``), in order. The lazy parts are computed here and kept
+    under ``tag`` until another block of the same ``tag`` replaces them: a worker
+    holds one lazy block per fit at a time.
     """
-    if source.in_memory:
-        return x, y
+    given = iter(data)
+    if source.x is None and source.y is None:
+        return next(given), next(given)
     key = (tag, source.index)
     with _BLOCKS_LOCK:
         hit = _BLOCKS.get(key)
-    if hit is not None:
-        return hit
-    with _BLOCKS_LOCK:  # drop the previous block before loading the next
-        for old in [k for k in _BLOCKS if k[0] == tag]:
-            del _BLOCKS[old]
-    loaded = dask.compute(source.x, source.y, scheduler="sync")
-    with _BLOCKS_LOCK:
-        _BLOCKS[key] = loaded
-    return loaded
+    if hit is None:
+        with _BLOCKS_LOCK:  # drop the previous block before loading the next
+            for old in [k for k in _BLOCKS if k[0] == tag]:
+                del _BLOCKS[old]
+        lazy = [v for v in (source.x, source.y) if v is not None]
+        hit = dask.compute(*lazy, scheduler="sync")
+        with _BLOCKS_LOCK:
+            _BLOCKS[key] = hit
+    computed = iter(hit)
+    x = next(given) if source.x is None else next(computed)
+    y = next(given) if source.y is None else next(computed)
+    return x, y
 
 
 def forget_blocks(tag: str) -> None:

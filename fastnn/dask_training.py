@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Callable
 
 import numpy as np
-from distributed import wait
 
 from . import dask_checkpoint
 from .dask_data import (
@@ -158,11 +157,11 @@ def _check_validation(net: Network, validation_data):
     return Xv, Yv
 
 
-def validation_loss(net: Network, validation) -> float:
+def validation_loss(client, net: Network, validation) -> float:
     Xv, Yv = validation
     if isinstance(Xv, np.ndarray) and isinstance(Yv, np.ndarray):
         return net._mean_loss(Xv, Yv)
-    return float(evaluate(net, Xv, Yv).compute())
+    return float(client.compute(evaluate(net, Xv, Yv)).result())
 
 
 def resume(net: Network, checkpoint) -> tuple[int, dict]:
@@ -184,11 +183,11 @@ def resume(net: Network, checkpoint) -> tuple[int, dict]:
     return done, history
 
 
-def end_epoch(net, epoch, history, loss, validation, checkpoint, callback) -> None:
+def end_epoch(client, net, epoch, history, loss, validation, checkpoint, callback) -> None:
     """The client's work after an epoch: history, validation, checkpoint, callback."""
     history["loss"].append(loss)
     if validation is not None:
-        history.setdefault("val_loss", []).append(validation_loss(net, validation))
+        history.setdefault("val_loss", []).append(validation_loss(client, net, validation))
     if checkpoint is not None:
         dask_checkpoint.save(net, checkpoint, epoch, history)
     if callback is not None:
@@ -241,9 +240,12 @@ def _fit_averaging(client, net, X, Y, workers, opt, epochs, learning_rate, batch
     history.setdefault("loss", [])
     if done >= epochs:
         return history
+    saved = net.optimizer
+    if done and saved is not None and saved.get_config() == opt.get_config():
+        opt.state, opt.step = saved.state, saved.step  # go on from the checkpoint's state
     net.optimizer = opt
     opt.buffers(net.params)  # state shaped like the parameters
-    sources = block_sources(X, Y)
+    sources = block_sources(client, X, Y)
     shares = _assign(client, sources, workers)
     n = sum(s.rows for s in sources)
     tag = uuid.uuid4().hex
@@ -263,9 +265,9 @@ def _fit_averaging(client, net, X, Y, workers, opt, epochs, learning_rate, batch
             # In a list: scatter would send a dict's values as separate keys.
             [state] = client.scatter([_state(net, opt)], broadcast=True, hash=False)
             entropy = None if rng is None else int(rng.integers(2**63))
-            final = _run_epoch(client, state, spec, rounds, workers, settings, entropy)
+            halves = _run_epoch(client, state, spec, rounds, workers, settings, entropy)
             try:
-                result = final.result()
+                result = _average(client.gather(halves))
             except TrainingDivergedError:
                 raise TrainingDivergedError(
                     f"training diverged in epoch {epoch}: a replica's loss became non-finite. "
@@ -273,7 +275,9 @@ def _fit_averaging(client, net, X, Y, workers, opt, epochs, learning_rate, batch
                     f"learning_rate (it was {learning_rate}) or scale the inputs."
                 ) from None
             _apply(net, opt, result)
-            end_epoch(net, epoch, history, result["loss"] / n, validation, checkpoint, callback)
+            end_epoch(
+                client, net, epoch, history, result["loss"] / n, validation, checkpoint, callback
+            )
     finally:
         client.run(forget_blocks, tag)
     return history
@@ -300,43 +304,46 @@ def _apply(net: Network, opt, state: dict) -> None:
     opt.step = int(state["step"])
 
 
-def _run_epoch(client, state, spec, rounds, workers, settings, entropy):
+def _run_epoch(client, state, spec, rounds, workers, settings, entropy) -> list:
     """Submit the epoch's rounds, ``WINDOW`` ahead of the one waited for; return the
-    Future of the epoch's last average."""
-    waiting = []
+    Futures of the two halves of the epoch's last average."""
+    halves, waiting = [state], []
     for r, plan in enumerate(rounds):
         parts, first = [], True
         for worker, pieces in zip(workers, plan, strict=True):
             if not pieces:
                 continue
-            data = [a for s, _, _ in pieces if s.in_memory for a in (s.x, s.y)]
+            data = [f for s, _, _ in pieces for f in s.futures]
             light = [(s.descriptor(), start, stop) for s, start, stop in pieces]
             task = client.submit(
-                _train_round, state, spec, settings, light, entropy, r > 0 and first,
-                *data, workers=[worker], allow_other_workers=True, pure=False,
+                _train_round, spec, settings, light, entropy, r > 0 and first, len(halves),
+                *halves, *data, workers=[worker], allow_other_workers=True, pure=False,
             )  # fmt: skip
             parts.append(task)
             first = False
-        state = _reduce(client, parts)
-        waiting.append(state)
+        halves = _reduce(client, parts)
+        waiting.append(halves[0])
         if len(waiting) > WINDOW:
-            wait(waiting.pop(0))
-    return state
+            waiting.pop(0).exception()  # waits for the round; its error comes at the end
+    return halves
 
 
-def _reduce(client, parts: list):
-    """The mean of the replicas' states, by a tree of pairwise sums on the workers."""
-    if len(parts) == 1:
-        return parts[0]
-    while len(parts) > 1:
-        last = len(parts) == 2
+def _reduce(client, parts: list) -> list:
+    """The replicas' states summed by a tree of pairwise sums on the workers, down to
+    two halves: the last sum and the division are done by each task that uses the
+    average, which saves the round a scheduling step."""
+    while len(parts) > 2:
         parts = [
-            client.submit(_sum_states, parts[i], parts[i + 1], last, pure=False)
+            client.submit(_sum_states, parts[i], parts[i + 1], False, pure=False)
             if i + 1 < len(parts)
             else parts[i]
             for i in range(0, len(parts), 2)
         ]
-    return parts[0]
+    return parts
+
+
+def _average(halves: list | tuple) -> dict:
+    return halves[0] if len(halves) == 1 else _sum_states(halves[0], halves[1], True)
 
 
 def _sum_states(a: dict, b: dict, final: bool) -> dict:
@@ -364,11 +371,9 @@ def _gather(settings: dict, pieces: list, entropy, data: tuple):
     """The rows of a round, in training order, from the blocks they come from."""
     xs, ys, i = [], [], 0
     for s, start, stop in pieces:
-        if s.in_memory:
-            x, y = block_rows(settings["tag"], s, data[i], data[i + 1])
-            i += 2
-        else:
-            x, y = block_rows(settings["tag"], s)
+        held = (s.x is None) + (s.y is None)
+        x, y = block_rows(settings["tag"], s, *data[i : i + held])
+        i += held
         order = _order(entropy, s.index, s.rows)
         rows = slice(start, stop) if order is None else order[start:stop]
         xs.append(np.asarray(x)[rows])
@@ -378,12 +383,16 @@ def _gather(settings: dict, pieces: list, entropy, data: tuple):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _train_round(state: dict, spec: bytes, settings: dict, pieces: list, entropy,
-                 carry: bool, *data) -> dict:  # fmt: skip
-    """One replica's minibatches of a round, from the last average ``state``.
+def _train_round(spec: bytes, settings: dict, pieces: list, entropy, carry: bool,
+                 n_halves: int, *args) -> dict:  # fmt: skip
+    """One replica's minibatches of a round, from the last average: ``args`` holds
+    the ``n_halves`` halves of that average, then the data of the round's in-memory
+    blocks.
 
     Returns the replica's state; its "loss" is the round's loss sum (plus the
     epoch's total so far when ``carry``: one replica per round carries it)."""
+    state = _average(args[:n_halves])
+    data = args[n_halves:]
     net = thread_replica(settings["tag"], spec)
     if net.optimizer is None:
         net.optimizer = from_config(settings["optimizer"])

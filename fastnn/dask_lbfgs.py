@@ -1,0 +1,136 @@
+"""Full-batch L-BFGS over data on a Dask cluster (``fit(..., method="lbfgs")``).
+
+The objective is the network's mean loss over all samples, the function the
+single-machine L-BFGS solver minimises. Each evaluation sends the parameter vector
+to the workers, computes every row block's loss sum and gradient sum where the block
+lives, and adds them by a tree of pairwise sums on the workers; only the total comes
+back. SciPy's L-BFGS-B runs on the client over the parameter vector alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .dask_data import block_sources, thread_replica
+from .io import to_bytes
+from .network import Network, TrainingDivergedError
+from .optimizers import MOMENTUM_KIND
+
+try:
+    from .fullbatch import loss_and_gradient
+except ImportError:  # the single-machine solver's module is not in this build
+    loss_and_gradient = None
+
+#: Rows per compiled call when summing a block's loss and gradient: bounds the
+#: activations held at once.
+GRADIENT_CHUNK = 8192
+
+
+def _loss_and_gradient_local(net: Network, X, Y, sample_weight=None) -> tuple[float, np.ndarray]:
+    """(loss summed over the samples, gradient of that sum), like ``net.params``.
+
+    Local stand-in for ``fastnn.fullbatch.loss_and_gradient``, used when that module
+    is absent. It runs the engine's compiled minibatch step on a copy of the
+    parameters with a momentum optimizer of momentum 0 and learning rate 0: the
+    velocity it leaves is then exactly the batch's mean gradient, and the parameters
+    do not move.
+    """
+    if sample_weight is not None:
+        raise ValueError("sample_weight is not supported here: pass None")
+    X, Y = net._check_XY(X, Y)
+    p = net._plan
+    params = net.params.copy()
+    velocity, unused = np.zeros_like(params), np.zeros_like(params)
+    snapshot = np.empty_like(params)
+    epoch_loss = np.empty(1)
+    step = np.zeros(1, dtype=np.int64)
+    hyper = np.zeros(6)
+    loss, grad = 0.0, np.zeros(params.size)
+    for start in range(0, X.shape[0], GRADIENT_CHUNK):
+        xs, ys = X[start : start + GRADIENT_CHUNK], Y[start : start + GRADIENT_CHUNK]
+        rows = xs.shape[0]
+        order = np.arange(rows, dtype=np.int64).reshape(1, -1)
+        done = net._ops.fit_minibatch(
+            p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, params, xs, ys, order, rows,
+            np.zeros(1), net._loss_kind, 0.0, MOMENTUM_KIND, hyper, velocity, unused,
+            step, epoch_loss, snapshot,
+        )  # fmt: skip
+        if done < 1:
+            return float("inf"), np.full(params.size, np.nan)
+        loss += float(epoch_loss[0]) * rows
+        grad += velocity * rows
+    return loss, grad
+
+
+if loss_and_gradient is None:
+    loss_and_gradient = _loss_and_gradient_local
+
+
+def _block_terms(params: np.ndarray, spec: bytes, tag: str, x, y) -> tuple[float, np.ndarray]:
+    net = thread_replica(tag, spec)
+    net.params[:] = params
+    loss, grad = loss_and_gradient(net, x, y)
+    return float(loss), np.asarray(grad, dtype=np.float64)
+
+
+def _add(a: tuple, b: tuple) -> tuple[float, np.ndarray]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _tree_sum(client, parts: list):
+    while len(parts) > 1:
+        parts = [
+            client.submit(_add, parts[i], parts[i + 1], pure=False) if i + 1 < len(parts)
+            else parts[i]
+            for i in range(0, len(parts), 2)
+        ]  # fmt: skip
+    return parts[0]
+
+
+def fit_lbfgs(client, net: Network, X, Y, max_iter, validation, checkpoint, callback):
+    """Minimise the mean loss over (X, Y) by L-BFGS; see ``fastnn.distributed.fit``."""
+    import uuid
+
+    from .dask_training import end_epoch, resume
+
+    done, history = resume(net, checkpoint)
+    history.setdefault("loss", [])
+    if done >= max_iter:
+        return history
+    X, Y = client.persist([X, Y])  # computed on the workers, kept there
+    sources = block_sources(client, X, Y)
+    n = sum(s.rows for s in sources)
+    tag = uuid.uuid4().hex
+    [spec] = client.scatter([to_bytes(net)], broadcast=True, hash=False)
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        [params] = client.scatter([w.astype(net.dtype)], broadcast=True, hash=False)
+        parts = [
+            client.submit(_block_terms, params, spec, tag, s.x, s.y, pure=False) for s in sources
+        ]
+        loss, grad = _tree_sum(client, parts).result()
+        if not np.isfinite(loss):
+            raise TrainingDivergedError(
+                "L-BFGS met a non-finite loss; the network keeps its last iterate. "
+                "Scale the inputs."
+            )
+        return loss / n, grad / n
+
+    iteration = done
+
+    def step(intermediate_result) -> None:
+        nonlocal iteration
+        iteration += 1
+        net.params[:] = intermediate_result.x
+        end_epoch(
+            client, net, iteration, history, float(intermediate_result.fun), validation, checkpoint,
+            callback,
+        )  # fmt: skip
+
+    result = minimize(
+        objective, net.params.astype(np.float64), jac=True, method="L-BFGS-B",
+        callback=step, options={"maxiter": max_iter - done},
+    )  # fmt: skip
+    net.params[:] = result.x
+    return history
