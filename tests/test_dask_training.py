@@ -137,7 +137,9 @@ def test_averaging_two_workers_learns_and_repeats(client):
         runs.append(net.params.copy())
     assert history["loss"][-1] < 0.7 * history["loss"][0]
     assert len(history["val_loss"]) == 6
-    assert accuracy(net, X, y) > 0.8
+    single = make_net()
+    single.fit(X, y, epochs=6, learning_rate=0.03, batch_size=16, optimizer=Adam(), shuffle=True)
+    assert accuracy(net, X, y) >= accuracy(single, X, y) - 0.05
     # Same seed, data and settings: the same weights, bit for bit.
     np.testing.assert_array_equal(runs[0], runs[1])
 
