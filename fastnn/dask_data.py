@@ -227,11 +227,15 @@ def block_rows(tag: str, source: BlockSource, *data) -> tuple[np.ndarray, np.nda
     return x, y
 
 
-def forget_blocks(tag: str) -> None:
-    """Drop the blocks kept under ``tag`` (run on every worker at the end of a fit)."""
+def forget(tag: str) -> None:
+    """Drop the blocks and replicas kept for the fit ``tag`` (run on every worker at
+    the end of a fit)."""
     with _BLOCKS_LOCK:
         for old in [k for k in _BLOCKS if k[0] == tag]:
             del _BLOCKS[old]
+    with _REPLICAS_LOCK:
+        for old in [k for k in _REPLICAS if k[0] == tag]:
+            del _REPLICAS[old]
 
 
 # -- networks on the workers -----------------------------------------------------------

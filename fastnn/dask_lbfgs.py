@@ -9,10 +9,12 @@ back. SciPy's L-BFGS-B runs on the client over the parameter vector alone.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy.optimize import minimize
 
-from .dask_data import block_sources, thread_replica
+from .dask_data import block_sources, forget, thread_replica
 from .io import to_bytes
 from .network import Network, TrainingDivergedError
 from .optimizers import MOMENTUM_KIND
@@ -128,9 +130,13 @@ def fit_lbfgs(client, net: Network, X, Y, max_iter, validation, checkpoint, call
             callback,
         )  # fmt: skip
 
-    result = minimize(
-        objective, net.params.astype(np.float64), jac=True, method="L-BFGS-B",
-        callback=step, options={"maxiter": max_iter - done},
-    )  # fmt: skip
+    try:
+        result = minimize(
+            objective, net.params.astype(np.float64), jac=True, method="L-BFGS-B",
+            callback=step, options={"maxiter": max_iter - done},
+        )  # fmt: skip
+    finally:
+        with contextlib.suppress(Exception):  # as in the averaging fit
+            client.run(forget, tag)
     net.params[:] = result.x
     return history

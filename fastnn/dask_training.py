@@ -16,6 +16,7 @@ the remaining workers from the same inputs, so the fit goes on to the same resul
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from .dask_data import (
     block_sources,
     check_training_data,
     evaluate,
-    forget_blocks,
+    forget,
     holders,
     thread_replica,
 )
@@ -279,7 +280,9 @@ def _fit_averaging(client, net, X, Y, workers, opt, epochs, learning_rate, batch
                 client, net, epoch, history, result["loss"] / n, validation, checkpoint, callback
             )
     finally:
-        client.run(forget_blocks, tag)
+        # A lost connection must not hide the error that ended the fit.
+        with contextlib.suppress(Exception):
+            client.run(forget, tag)
     return history
 
 
