@@ -93,6 +93,28 @@ def table(title: str, header: list[str], rows: list[list]) -> None:
         print("  ".join(str(v).rjust(w) for v, w in zip(r, widths, strict=True)))
 
 
+def alternate(clusters: dict, run, repeats: int) -> dict[int, float]:
+    """Median seconds of ``run(k, client)`` per cluster, the clusters taking turns
+    one run each per round (so that drift on the machine falls on all alike); then
+    the clusters are closed. ``run`` returns (seconds, units) and a unit's median
+    time is returned."""
+    times: dict[int, list[float]] = {k: [] for k in clusters}
+    for _ in range(repeats):
+        for k, (_, client) in clusters.items():
+            seconds, units = run(k, client)
+            times[k].append(seconds / units)
+    for c, client in clusters.values():
+        client.close()
+        c.close()
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def timed(fit) -> tuple[float, int]:
+    t = time.perf_counter()
+    history = fit()
+    return time.perf_counter() - t, len(history["loss"])
+
+
 # -- parts ------------------------------------------------------------------------------------
 def averaging(rows: int, repeats: int, sync_every: int) -> None:
     clusters = {k: cluster(k) for k in (1, 2)}
@@ -100,19 +122,14 @@ def averaging(rows: int, repeats: int, sync_every: int) -> None:
     settings = dict(
         epochs=1, learning_rate=0.01, batch_size=64, sync_every=sync_every, optimizer="sgd"
     )
-    times = {1: [], 2: []}
-    for k, (_, client) in clusters.items():  # warm-up: compiles, and loads the data
-        fd.fit(client, mlp((784, 256, 128, 10), np.float32), *data[k], **settings)
-    for _ in range(repeats):
-        for k, (_, client) in clusters.items():
-            net = mlp((784, 256, 128, 10), np.float32)
-            t = time.perf_counter()
-            fd.fit(client, net, *data[k], **settings)
-            times[k].append(time.perf_counter() - t)
-    for c, client in clusters.values():
-        client.close()
-        c.close()
-    med = {k: statistics.median(v) for k, v in times.items()}
+
+    def run(k, client):
+        net = mlp((784, 256, 128, 10), np.float32)
+        return timed(lambda: fd.fit(client, net, *data[k], **settings))
+
+    for k, (_, client) in clusters.items():  # warm-up: compiles
+        run(k, client)
+    med = alternate(clusters, run, repeats)
     table(
         f"averaging: {rows:,} rows, 784-256-128-10 float32, batch 64, sync_every={sync_every}",
         ["workers", "s/epoch", "samples/s", "vs 1 worker"],
@@ -135,21 +152,16 @@ def lbfgs(rows: int, iterations: int, repeats: int) -> None:
     clusters = {k: cluster(k) for k in (1, 2)}
     chunk = 50_000
     chunks = (chunk,) * (rows // chunk)
-    per_iteration = {1: [], 2: []}
     data = {}
     for k, (_, client) in clusters.items():
         both = da.map_blocks(_regression_block, 0, chunks=(chunks, (101,)), dtype=np.float64)
         data[k] = client.persist([both[:, :100], both[:, 100:]])
-    for _ in range(repeats):
-        for k, (_, client) in clusters.items():
-            net = mlp((100, 64, 1), np.float64, loss="mse")
-            t = time.perf_counter()
-            history = fd.fit(client, net, *data[k], epochs=iterations, method="lbfgs")
-            per_iteration[k].append((time.perf_counter() - t) / len(history["loss"]))
-    for c, client in clusters.values():
-        client.close()
-        c.close()
-    med = {k: statistics.median(v) for k, v in per_iteration.items()}
+
+    def run(k, client):
+        net = mlp((100, 64, 1), np.float64, loss="mse")
+        return timed(lambda: fd.fit(client, net, *data[k], epochs=iterations, method="lbfgs"))
+
+    med = alternate(clusters, run, repeats)
     table(
         f"lbfgs: {rows:,} rows, 100-64-1 float64 regression, {iterations} iterations a fit",
         ["workers", "s/iteration", "vs 1 worker"],
