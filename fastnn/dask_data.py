@@ -101,11 +101,17 @@ def check_training_data(client, net: Network, X, Y):
         raise ValueError(
             f"X has {X.shape[0]} samples but Y has {Y.shape[0]}: pass one target row per sample"
         )
-    rows = None
-    if isinstance(X, np.ndarray):
-        rows = even_chunks(X.shape[0], len(client.nthreads()))
-    X = as_dask_array("X", X, client, rows=rows)
-    Y = as_dask_array("Y", Y, client, rows=X.chunks[0] if isinstance(Y, np.ndarray) else None)
+    if isinstance(X, np.ndarray) and not isinstance(Y, np.ndarray):
+        # A NumPy X follows the row chunks of a dask Y.
+        Y = as_dask_array("Y", Y, client)
+        X = as_dask_array("X", X, client, rows=Y.chunks[0])
+    else:
+        rows = None
+        if isinstance(X, np.ndarray):
+            rows = even_chunks(X.shape[0], len(client.nthreads()))
+        X = as_dask_array("X", X, client, rows=rows)
+        rows = X.chunks[0] if isinstance(Y, np.ndarray) else None
+        Y = as_dask_array("Y", Y, client, rows=rows)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if X.shape[1] != net.n_features:

@@ -287,3 +287,20 @@ def test_numpy_input_is_scattered_once(client):
     # different replicas (and averages), so close rather than equal.
     assert accuracy(net, X, y) == pytest.approx(accuracy(lazy, X, y), abs=0.1)
     assert not np.array_equal(net.params, make_net().params)
+
+
+def test_divergence_stops_with_the_last_average_kept(client):
+    X, _ = local_data()
+    net = fn.Network([fn.Dense(5, 12), fn.ReLU(), fn.Dense(12, 1)], loss="mse", seed=0)
+    before = net.params.copy()
+    with pytest.raises(fn.TrainingDivergedError, match=r"epoch 1.*learning_rate"):
+        fd.fit(client, net, remote_X(), da.from_array(1e3 * X[:, :1], chunks=(CHUNKS[0], 1)),
+               epochs=2, learning_rate=1e6, batch_size=8)  # fmt: skip
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_numpy_X_takes_the_row_chunks_of_a_dask_Y(client):
+    X, y = local_data()
+    net = make_net()
+    fd.fit(client, net, X, da.from_array(y, chunks=CHUNKS[0]), epochs=1, shuffle=False)
+    assert not np.array_equal(net.params, make_net().params)
