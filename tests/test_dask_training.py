@@ -304,3 +304,18 @@ def test_numpy_X_takes_the_row_chunks_of_a_dask_Y(client):
     net = make_net()
     fd.fit(client, net, X, da.from_array(y, chunks=CHUNKS[0]), epochs=1, shuffle=False)
     assert not np.array_equal(net.params, make_net().params)
+
+
+def test_dask_dataframe_input(client):
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = local_data()
+    frame = dd.from_pandas(pd.DataFrame(X, columns=list("abcde")), npartitions=3)
+    labels = dd.from_pandas(pd.Series(y, name="label"), npartitions=3)
+    net, ref = make_net(), make_net()
+    fd.fit(client, net, frame, labels, epochs=1, batch_size=16, shuffle=False)
+    fd.fit(client, ref, X, da.from_array(y, chunks=(80, 80, 80)), epochs=1, batch_size=16,
+           shuffle=False)  # fmt: skip
+    # The same three row blocks: the same replicas and averages.
+    np.testing.assert_allclose(net.params, ref.params, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fd.predict(net, frame).compute(), net.predict(X), atol=1e-14)
