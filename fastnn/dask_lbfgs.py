@@ -16,6 +16,7 @@ from scipy.optimize import minimize
 
 from . import losses
 from .dask_data import block_sources, forget, thread_replica
+from .dask_epochs import end_epoch, resume
 from .io import to_bytes
 from .layers import Dense, ReLU, Sigmoid, Tanh
 from .network import Network, TrainingDivergedError
@@ -122,8 +123,6 @@ def _tree_sum(client, parts: list):
 def fit_lbfgs(client, net: Network, X, Y, max_iter, validation, checkpoint, callback):
     """Minimise the mean loss over (X, Y) by L-BFGS; see ``fastnn.distributed.fit``."""
     import uuid
-
-    from .dask_training import end_epoch, resume
 
     done, history = resume(net, checkpoint)
     history.setdefault("loss", [])

@@ -23,17 +23,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import dask_checkpoint
 from .dask_data import (
     BlockSource,
     block_rows,
     block_sources,
     check_training_data,
-    evaluate,
     forget,
     holders,
     thread_replica,
 )
+from .dask_epochs import check_validation, end_epoch, resume
 from .io import to_bytes
 from .network import Network, TrainingDivergedError
 from .optimizers import ADAM_KIND, MOMENTUM_KIND, SGD_KIND, from_config
@@ -133,7 +132,7 @@ def fit(
             "the client's cluster has no workers: start some (e.g. cluster.scale(2)) "
             "or wait for them with client.wait_for_workers(n)"
         )
-    validation = _check_validation(net, validation_data)
+    validation = check_validation(net, validation_data)
     opt = net._resolve_optimizer(optimizer) if method == "averaging" else None
     X, Y = check_training_data(client, net, X, Y)
 
@@ -145,54 +144,6 @@ def fit(
         client, net, X, Y, workers, opt, epochs, learning_rate, batch_size, sync_every,
         shuffle, validation, checkpoint, callback,
     )  # fmt: skip
-
-
-def _check_validation(net: Network, validation_data):
-    if validation_data is None:
-        return None
-    if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-        raise TypeError("validation_data must be a pair (X_val, Y_val)")
-    Xv, Yv = validation_data
-    if isinstance(Xv, np.ndarray) and isinstance(Yv, np.ndarray):
-        return net._check_XY(Xv, Yv, prefix="validation ")
-    return Xv, Yv
-
-
-def validation_loss(client, net: Network, validation) -> float:
-    Xv, Yv = validation
-    if isinstance(Xv, np.ndarray) and isinstance(Yv, np.ndarray):
-        return net._mean_loss(Xv, Yv)
-    return float(client.compute(evaluate(net, Xv, Yv)).result())
-
-
-def resume(net: Network, checkpoint) -> tuple[int, dict]:
-    """Load ``checkpoint`` into ``net`` if the file exists: (epochs done, history)."""
-    if checkpoint is None:
-        return 0, {}
-    found = dask_checkpoint.load(checkpoint)
-    if found is None:
-        return 0, {}
-    saved, done, history = found
-    if repr(saved) != repr(net):
-        raise ValueError(
-            f"the checkpoint {checkpoint!r} holds {saved!r}, not {net!r}: pass another "
-            "checkpoint path, or remove the file to start over"
-        )
-    net.params[:] = saved.params
-    net.optimizer = saved.optimizer
-    net._rng = saved._rng
-    return done, history
-
-
-def end_epoch(client, net, epoch, history, loss, validation, checkpoint, callback) -> None:
-    """The client's work after an epoch: history, validation, checkpoint, callback."""
-    history["loss"].append(loss)
-    if validation is not None:
-        history.setdefault("val_loss", []).append(validation_loss(client, net, validation))
-    if checkpoint is not None:
-        dask_checkpoint.save(net, checkpoint, epoch, history)
-    if callback is not None:
-        callback(epoch, history)
 
 
 # -- averaging ---------------------------------------------------------------------------
