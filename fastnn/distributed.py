@@ -264,3 +264,8 @@ def configure_cluster(
 
 def _warm_up_task(dtypes) -> dict[str, Any]:
     return warm_up(dtypes)
+
+
+# Training, prediction and evaluation on the cluster (imported last: they need dask).
+from .dask_data import evaluate, predict  # noqa: E402, F401
+from .dask_training import fit  # noqa: E402, F401
