@@ -78,12 +78,12 @@ class FullBatch:
                 X.indptr.astype(np.int64),
             )
             self.X = np.empty((0, net.n_features), dt)
-            wt = int(p.n_in[0] * p.n_out[0])
+            wt, nx = int(p.n_in[0] * p.n_out[0]), 0
         else:
             self.X = net._check_X(X)
             self.n = self.X.shape[0]
             self.csr = (np.empty(0, dt), empty_i, empty_i)
-            wt = 0
+            wt, nx = 0, net.n_features
         self.Y = net._check_Y(Y, self.n)
         self.sample_weight = check_sample_weight(sample_weight, self.n, dt)
         self.block = max(1, min(BLOCK, self.n))
@@ -98,14 +98,20 @@ class FullBatch:
             np.empty(largest, dt),
             np.empty(wt, dt),
             np.empty(wt, dt),
+            np.empty(b * nx, dt),
+            np.empty(b * net.n_outputs, dt),
+            np.empty(b, dt),
         )
+        self.all_samples = np.arange(self.n, dtype=np.int64)
 
-    def evaluate(self, grad: np.ndarray) -> float:
-        """The summed weighted loss at ``net.params``; its gradient goes into ``grad``."""
+    def evaluate(self, grad: np.ndarray, samples: np.ndarray | None = None) -> float:
+        """The summed weighted loss at ``net.params`` over ``samples`` (int64 row
+        indices; every row by default); its gradient goes into ``grad``."""
         net = self.net
         p = net._plan
+        samples = self.all_samples if samples is None else samples
         plan = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off)
-        data = (self.X, *self.csr, self.Y, self.sample_weight)
+        data = (self.X, *self.csr, self.Y, self.sample_weight, samples)
         args = (*plan, net.params, *data, self.kind, self.block, grad, *self._buffers)
         with blas_threads(net._threads_for(self.block)):
             return float(net._ops.fullbatch_loss_grad(*args))

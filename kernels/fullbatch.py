@@ -45,15 +45,16 @@ def _layer(params, p_off, n_out, n_in, i):
 
 
 @serial
-def _csr_product(data, indices, indptr, start, rows, WT, Z):
-    """Z = X[start:start+rows] · W.T for CSR X, with WT = W.T laid out (n_in, n_out)."""
+def _csr_product(data, indices, indptr, samples, WT, Z):
+    """Z = X[samples] · W.T for CSR X, with WT = W.T laid out (n_in, n_out)."""
     h = Z.shape[1]
     zero = Z.dtype.type(0)
-    for r in range(rows):
+    for r in range(samples.size):
         z = Z[r]
         for j in range(h):
             z[j] = zero
-        for p in range(indptr[start + r], indptr[start + r + 1]):
+        s = samples[r]
+        for p in range(indptr[s], indptr[s + 1]):
             v = data[p]
             w = WT[indices[p]]
             for j in range(h):
@@ -61,12 +62,13 @@ def _csr_product(data, indices, indptr, start, rows, WT, Z):
 
 
 @serial
-def _csr_weight_grad(data, indices, indptr, start, rows, G, gT):
-    """gT += X[start:start+rows].T · G for CSR X: gT is dW transposed, (n_in, n_out)."""
+def _csr_weight_grad(data, indices, indptr, samples, G, gT):
+    """gT += X[samples].T · G for CSR X: gT is dW transposed, (n_in, n_out)."""
     h = G.shape[1]
-    for r in range(rows):
+    for r in range(samples.size):
         g = G[r]
-        for p in range(indptr[start + r], indptr[start + r + 1]):
+        s = samples[r]
+        for p in range(indptr[s], indptr[s + 1]):
             v = data[p]
             out = gT[indices[p]]
             for j in range(h):
@@ -104,18 +106,24 @@ def _loss_rows(kind, Y, Z, sw, G):
 
 @serial
 def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indices, indptr,
-                        Y, sw, loss_kind, block, grad, acts, delta_a, delta_b, tmp, WT,
-                        gT):  # fmt: skip
-    """Σᵢ sw[i]·ℓ(Y[i], f(X[i])) over every row, returned as a float; its gradient with
-    respect to ``params`` is written into ``grad`` (same layout as ``params``).
+                        Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b, tmp,
+                        WT, gT, xb, yb, wb):  # fmt: skip
+    """Σᵢ sw[i]·ℓ(Y[i], f(X[i])) over the rows i in ``samples``, returned as a float;
+    its gradient with respect to ``params`` is written into ``grad`` (laid out as
+    ``params``).
 
     Buffers, all of the parameters' dtype: ``acts`` block·(a_off[-1] + n_out[-1]);
     ``delta_a`` and ``delta_b`` block·(widest layer); ``tmp`` the largest n_out·n_in;
-    ``WT`` and ``gT`` n_in[0]·n_out[0] for CSR X (else empty).
+    ``WT`` and ``gT`` n_in[0]·n_out[0] for CSR X (else empty); ``xb`` block·n_in[0]
+    for dense X (else empty), ``yb`` block·n_outputs and ``wb`` block, where each
+    block's rows are gathered.
     """
     dt = params.dtype
     sparse = indptr.size > 0
-    n = indptr.size - 1 if sparse else X.shape[0]
+    n = samples.size
+    nf = n_in[0]
+    xf = X.reshape(-1)
+    yf = Y.reshape(-1)
     last = kinds.size - 1
     k = n_out[last]
     first_dense = 0
@@ -132,15 +140,24 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
     total = 0.0
     for start in range(0, n, block):
         rows = min(block, n - start)
+        ids = samples[start : start + rows]
+        Xb = _rows(xb, 0, 0 if sparse else rows, nf)
+        Yb = _rows(yb, 0, rows, k)
+        for t in range(rows):
+            s = ids[t]
+            if not sparse:
+                copy_flat(xf, s * nf, xb, t * nf, nf)
+            copy_flat(yf, s * k, yb, t * k, k)
+            wb[t] = sw[s]
         # forward
         for i in range(kinds.size):
             Z = _rows(acts, block * a_off[i], rows, n_out[i])
             if kinds[i] == DENSE:
                 W, b = _layer(params, p_off, n_out, n_in, i)
                 if i == 0 and sparse:
-                    _csr_product(data, indices, indptr, start, rows, WTm, Z)
+                    _csr_product(data, indices, indptr, ids, WTm, Z)
                 elif i == 0:
-                    np.dot(X[start : start + rows], W.T, Z)
+                    np.dot(Xb, W.T, Z)
                 else:
                     np.dot(_rows(acts, block * a_off[i - 1], rows, n_in[i]), W.T, Z)
                 for r in range(rows):
@@ -148,16 +165,14 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
                     for j in range(n_out[i]):
                         z[j] += b[j]
             elif i == 0:
-                Xb = X[start : start + rows]
-                copy_flat(Xb.reshape(-1), 0, acts, 0, rows * n_out[0])
+                copy_flat(xb, 0, acts, 0, rows * n_out[0])
                 activation_forward(kinds[0], Z, Z)
             else:
                 activation_forward(kinds[i], _rows(acts, block * a_off[i - 1], rows, n_in[i]), Z)
         # loss, and its gradient at the output
         G = _rows(delta_a, 0, rows, k)
-        total += _loss_rows(loss_kind, Y[start : start + rows],
-                            _rows(acts, block * a_off[last], rows, k), sw[start : start + rows],
-                            G)  # fmt: skip
+        total += _loss_rows(loss_kind, Yb, _rows(acts, block * a_off[last], rows, k),
+                            wb[:rows], G)  # fmt: skip
         # backward
         use_a = True
         for i in range(last, first_dense - 1, -1):
@@ -167,10 +182,9 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
             W, _ = _layer(params, p_off, n_out, n_in, i)
             dW, db = _layer(grad, p_off, n_out, n_in, i)
             if i == 0 and sparse:
-                _csr_weight_grad(data, indices, indptr, start, rows, G, gTm)
+                _csr_weight_grad(data, indices, indptr, ids, G, gTm)
             else:
-                A = X[start : start + rows] if i == 0 else _rows(acts, block * a_off[i - 1],
-                                                                 rows, n_in[i])  # fmt: skip
+                A = Xb if i == 0 else _rows(acts, block * a_off[i - 1], rows, n_in[i])
                 T = _rows(tmp, 0, n_out[i], n_in[i])
                 np.dot(G.T, A, T)
                 dW += T

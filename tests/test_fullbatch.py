@@ -86,6 +86,14 @@ def test_network_loss_and_partitions_add(rng):
     b_loss, b_grad = loss_and_gradient(net, X[100:], Y[100:])
     assert a_loss + b_loss == pytest.approx(total, rel=1e-12)
     np.testing.assert_allclose(a_grad + b_grad, grad, rtol=1e-10, atol=1e-12)
+    # Rows picked by index, in any order, from dense and CSR X alike.
+    idx = rng.permutation(X.shape[0])[:70]
+    sub_loss, sub_grad = loss_and_gradient(net, X[idx], Y[idx])
+    for XX in (X, sp.csr_matrix(X)):
+        picked = np.empty_like(grad)
+        value = FullBatch(net, XX, Y).evaluate(picked, idx.astype(np.int64))
+        assert value == pytest.approx(sub_loss, rel=1e-12)
+        np.testing.assert_allclose(picked, sub_grad, rtol=1e-10, atol=1e-12)
     # A weight w counts a sample w times.
     w = rng.integers(0, 3, X.shape[0])
     rep_loss, rep_grad = loss_and_gradient(net, np.repeat(X, w, 0), np.repeat(Y, w, 0))

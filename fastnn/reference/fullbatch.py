@@ -30,10 +30,11 @@ def _loss_rows(kind, Y, Z, sw, G):
 
 
 def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indices, indptr,
-                        Y, sw, loss_kind, block, grad, acts, delta_a, delta_b, tmp, WT,
-                        gT):  # fmt: skip
+                        Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b, tmp,
+                        WT, gT, xb, yb, wb):  # fmt: skip
     if indptr.size > 0:
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, int(n_in[0])))
+    X, Y, sw = X[samples], Y[samples], sw[samples]
     layers = _layers(kinds, n_in, n_out, p_off, params)
     grads = _layers(kinds, n_in, n_out, p_off, grad)
     outputs = []
