@@ -180,7 +180,7 @@ def fit_lbfgs(
     max_fun: int = 15000,
     tol: float = 1e-5,
     sample_weight=None,
-    callback: Callable[[np.ndarray], object] | None = None,
+    callback: Callable[[np.ndarray, float], object] | None = None,
     loss: str | None = None,
     loss_scale: float = 1.0,
 ) -> scipy.optimize.OptimizeResult:
@@ -203,8 +203,9 @@ def fit_lbfgs(
         The most iterations and loss evaluations.
     tol : float
         Stops when every component of the projected gradient is at most ``tol``.
-    callback : callable(params), optional
-        Called after each iteration with the current parameters (float64).
+    callback : callable(params, objective), optional
+        Called after each iteration with the current parameters (float64) and the
+        objective's value there.
     loss : str, optional
         The network's loss by default; ``"poisson"`` for the Poisson deviance of
         exp(output).
@@ -249,13 +250,16 @@ def fit_lbfgs(
         g /= total_weight
         return value / total_weight, g
 
+    def report(intermediate_result) -> None:  # SciPy passes the result by this name
+        callback(intermediate_result.x, float(intermediate_result.fun))
+
     with np.errstate(over="ignore", invalid="ignore"):
         result = scipy.optimize.minimize(
             objective,
             start.astype(np.float64),
             method="L-BFGS-B",
             jac=True,
-            callback=callback,
+            callback=None if callback is None else report,
             options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
         )
     net.params[:] = result.x
