@@ -106,15 +106,20 @@ class FullBatch:
 
     def evaluate(self, grad: np.ndarray, samples: np.ndarray | None = None) -> float:
         """The summed weighted loss at ``net.params`` over ``samples`` (int64 row
-        indices; every row by default); its gradient goes into ``grad``."""
+        indices; every row by default); its gradient goes into ``grad``. It runs
+        under the caller's BLAS thread limit (see ``threads``)."""
         net = self.net
         p = net._plan
         samples = self.all_samples if samples is None else samples
         plan = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off)
         data = (self.X, *self.csr, self.Y, self.sample_weight, samples)
         args = (*plan, net.params, *data, self.kind, self.block, grad, *self._buffers)
-        with blas_threads(net._threads_for(self.block)):
-            return float(net._ops.fullbatch_loss_grad(*args))
+        return float(net._ops.fullbatch_loss_grad(*args))
+
+    def threads(self):
+        """The BLAS thread limit for evaluating: set it once around many calls of
+        ``evaluate`` (setting a limit costs milliseconds)."""
+        return blas_threads(self.net._threads_for(self.block))
 
 
 def check_sample_weight(sample_weight, n: int, dtype) -> np.ndarray:
@@ -158,7 +163,8 @@ def loss_and_gradient(net: Network, X, Y, sample_weight=None) -> tuple[float, np
     """
     data = FullBatch(net, X, Y, sample_weight)
     grad = np.empty_like(net.params)
-    return data.evaluate(grad), grad
+    with data.threads():
+        return data.evaluate(grad), grad
 
 
 def weight_mask(net: Network) -> np.ndarray:
@@ -253,7 +259,7 @@ def fit_lbfgs(
     def report(intermediate_result) -> None:  # SciPy passes the result by this name
         callback(intermediate_result.x, float(intermediate_result.fun))
 
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), data.threads():
         result = scipy.optimize.minimize(
             objective,
             start.astype(np.float64),
