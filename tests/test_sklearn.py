@@ -3,6 +3,7 @@ in pipelines, searches, pickling, and agreement with the Network they wrap."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import pickle
 import warnings
@@ -18,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import shuffle
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fastnn as fn
@@ -86,14 +88,14 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 def start_network(random_state: int, widths, activation="relu", loss="mse", dtype=np.float64):
-    """The network an estimator starts from: scikit-learn's initial weights, drawn
-    from the random state in its order, then the network's seed."""
+    """The network an estimator starts from (scikit-learn's initial weights, drawn
+    from the random state in its order), and the random state after those draws."""
     rs = np.random.RandomState(random_state)
     start = initial_weights(rs, widths, activation)
     layers = []
     for fan_in, fan_out in itertools.pairwise(widths):
         layers += [fn.Dense(fan_in, fan_out), ACTIVATIONS[activation]()]
-    seed = int(rs.randint(np.iinfo(np.int32).max))
+    seed = int(copy.deepcopy(rs).randint(np.iinfo(np.int32).max))  # peeked, not drawn
     net = fn.Network(layers[:-1], loss=loss, dtype=dtype, seed=seed)
     for layer, (coef, intercept) in zip(net.dense_layers, start, strict=True):
         layer.weights[...] = coef.T
@@ -121,9 +123,14 @@ def test_adam_epochs_match_one_network_fit():
     )  # fmt: skip
     for _ in range(3):
         est.partial_fit(X_IRIS, Y_IRIS, classes=[0, 1, 2])
-    net, _ = start_network(3, [4, 8, 3], loss="cross_entropy")
-    net.fit(X_IRIS, Y_IRIS, epochs=3, learning_rate=0.01, batch_size=30, shuffle=True,
-            optimizer=Adam())  # fmt: skip
+    net, rs = start_network(3, [4, 8, 3], loss="cross_entropy")
+    adam = Adam()
+    # Each call draws its permutation from a fresh random state, as scikit-learn's;
+    # the first after the initial weights.
+    for state in (rs, np.random.RandomState(3), np.random.RandomState(3)):
+        order = shuffle(np.arange(len(Y_IRIS)), random_state=state)
+        net.fit(X_IRIS[order], Y_IRIS[order], epochs=1, learning_rate=0.01, batch_size=30,
+                optimizer=adam)  # fmt: skip
     assert est.n_iter_ == 3
     assert np.array_equal(est.network_.params, net.params)
 
@@ -134,22 +141,29 @@ def test_per_sample_sgd_matches_network_fit():
         learning_rate_init=0.01, max_iter=4, tol=0.0, n_iter_no_change=10, random_state=5,
     )  # fmt: skip
     est.fit(X_REG, Y_REG)
-    net, _ = start_network(5, [5, 6, 1], "tanh")
     # The network's mse is the squared error; scikit-learn's loss is half of it, and
     # so is its gradient: the same steps take half the network's learning rate.
-    history = net.fit(X_REG, Y_REG, epochs=4, learning_rate=0.005, batch_size=1, shuffle=True)
+    net, rs = start_network(5, [5, 6, 1], "tanh")
+    losses, order = [], np.arange(len(Y_REG))
+    for _ in range(4):  # scikit-learn's permutations, each of the one before
+        order = shuffle(order, random_state=rs)
+        history = net.fit(X_REG[order], Y_REG[order], learning_rate=0.005, batch_size=1)
+        losses += history["loss"]
     assert est.n_iter_ == 4
     assert np.array_equal(est.network_.params, net.params)
-    assert est.loss_curve_ == [h / 2 for h in history["loss"]]  # alpha=0: no penalty term
+    assert est.loss_curve_ == [h / 2 for h in losses]  # alpha=0: no penalty term
 
 
 def test_l2_penalty_is_scaled_by_the_batch():
     kwargs = dict(solver="sgd", momentum=0.0, batch_size=20, max_iter=2, random_state=0)
     est = FastMLPRegressor((4,), alpha=0.5, **kwargs).fit(X_REG, Y_REG)
-    net, _ = start_network(0, [5, 4, 1])
-    # Half the learning rate on the network's (doubled) loss, and twice alpha/batch.
-    net.fit(X_REG, Y_REG, epochs=2, learning_rate=0.0005, batch_size=20, shuffle=True,
-            optimizer="sgd", l2=2 * 0.5 / 20)  # fmt: skip
+    net, rs = start_network(0, [5, 4, 1])
+    order = np.arange(len(Y_REG))
+    for _ in range(2):
+        order = shuffle(order, random_state=rs)
+        # Half the learning rate on the network's (doubled) loss, and twice alpha/batch.
+        net.fit(X_REG[order], Y_REG[order], learning_rate=0.0005, batch_size=20,
+                optimizer="sgd", l2=2 * 0.5 / 20)  # fmt: skip
     assert np.array_equal(est.network_.params, net.params)
     assert est.loss_curve_[-1] > net.evaluate(X_REG, Y_REG) * 0.5  # includes the L2 term
 

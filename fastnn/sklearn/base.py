@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import warnings
 
@@ -10,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, shuffle
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import io
@@ -212,11 +213,12 @@ class BaseFastMLP(BaseEstimator):
         return 1.0
 
     def _reset(self, n_features: int, n_outputs: int, dtype) -> None:
-        rs = check_random_state(self.random_state)
-        self._random_state = rs
+        rs = self._random_state
         widths = [n_features, *hidden_sizes(self.hidden_layer_sizes), n_outputs]
         start = initial_weights(rs, widths, self.activation)
-        seed = int(rs.randint(np.iinfo(np.int32).max))
+        # The network's own seed, peeked at without drawing: the estimator shuffles
+        # and splits with draws from its random state in scikit-learn's order.
+        seed = int(copy.deepcopy(rs).randint(np.iinfo(np.int32).max))
         self.network_ = self._new_network(n_features, n_outputs, dtype, seed)
         for layer, (coef, intercept) in zip(self._dense(), start, strict=True):
             layer.weights[...] = coef.T
@@ -296,6 +298,8 @@ class BaseFastMLP(BaseEstimator):
         if not sp.issparse(X):
             X = writable(X)
         Y = writable(Y)
+        # Drawn afresh at every call, as scikit-learn does.
+        self._random_state = check_random_state(self.random_state)
         dtype = X.dtype if first else self.network_.dtype
         sw = None
         if sample_weight is not None:
@@ -379,20 +383,22 @@ class BaseFastMLP(BaseEstimator):
         iterations = 1 if incremental else self.max_iter
         best_params = None
         stopped = False
+        order = np.arange(n, dtype=np.int64)
         for _ in range(iterations):
+            if self.shuffle:  # scikit-learn's permutations, from its random state
+                order = shuffle(order, random_state=self._random_state)
             try:
                 if engine:
                     rate = self._learning_rate / (scale if self.solver == "sgd" else 1.0)
-                    history = net.fit(X, Y, epochs=1, learning_rate=rate, batch_size=batch,
-                                      shuffle=bool(self.shuffle), optimizer=optimizer,
-                                      l2=scale * self.alpha / batch)  # fmt: skip
+                    Xe, Ye = (X[order], Y[order]) if self.shuffle else (X, Y)
+                    l2 = scale * self.alpha / batch
+                    history = net.fit(Xe, Ye, epochs=1, learning_rate=rate, batch_size=batch,
+                                      optimizer=optimizer, l2=l2)  # fmt: skip
                     self.loss_ = history["loss"][0] / scale + self._penalty(n_batches, n)
                 else:
-                    order = np.arange(n, dtype=np.int64)
-                    if self.shuffle:
-                        order = net._rng.permutation(order)
                     self.loss_ = run_epoch(data, order, batch, self._learning_rate, optimizer,
-                                           float(self.alpha), 1.0, mask)  # fmt: skip
+                                           float(self.alpha), 1.0 / self._scale(),
+                                           mask)  # fmt: skip
             except TrainingDivergedError as exc:
                 if not self.early_stopping:
                     raise ValueError(NON_FINITE) from exc
