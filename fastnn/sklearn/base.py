@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import warnings
@@ -384,69 +385,71 @@ class BaseFastMLP(BaseEstimator):
         best_params = None
         stopped = False
         order = np.arange(n, dtype=np.int64)
-        for _ in range(iterations):
-            if self.shuffle:  # scikit-learn's permutations, from its random state
-                order = shuffle(order, random_state=self._random_state)
-            try:
-                if engine:
-                    rate = self._learning_rate / (scale if self.solver == "sgd" else 1.0)
-                    Xe, Ye = (X[order], Y[order]) if self.shuffle else (X, Y)
-                    l2 = scale * self.alpha / batch
-                    history = net.fit(Xe, Ye, epochs=1, learning_rate=rate, batch_size=batch,
-                                      optimizer=optimizer, l2=l2)  # fmt: skip
-                    self.loss_ = history["loss"][0] / scale + self._penalty(n_batches, n)
-                else:
-                    self.loss_ = run_epoch(data, order, batch, self._learning_rate, optimizer,
-                                           float(self.alpha), 1.0 / self._scale(),
-                                           mask)  # fmt: skip
-            except TrainingDivergedError as exc:
-                if not self.early_stopping:
-                    raise ValueError(NON_FINITE) from exc
-                # As scikit-learn: the run ends on a NaN score, the best weights kept.
-                self.loss_ = np.nan
-                self.loss_curve_.append(np.nan)
-                self.validation_scores_.append(np.nan)
-                self.n_iter_ += 1
-                stopped = True
-                break
-            self.loss_curve_.append(self.loss_)
-            self.n_iter_ += 1
-            self.t_ += n
-            if level:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-
-            if self.early_stopping:
-                score = self._validation_score(X_val, y_val, sw_val)
-                self.validation_scores_.append(score)
-                if level:
-                    print(f"Validation score: {score:f}")
-                improved = score >= self.best_validation_score_ + self.tol
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best_params = net.params.copy()
-            else:
-                improved = self.loss_ <= self.best_loss_ - self.tol
-                self.best_loss_ = min(self.best_loss_, self.loss_)
-            self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-
-            if sgd_schedule == "invscaling":
-                self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                msg = (
-                    f"{what} did not improve more than tol={self.tol:f} for "
-                    f"{self.n_iter_no_change} consecutive epochs."
-                )
-                if sgd_schedule == "adaptive" and self._learning_rate > MIN_ADAPTIVE_RATE:
-                    self._learning_rate /= 5.0
-                    self._no_improvement_count = 0
-                    if level:
-                        print(f"{msg} Setting learning rate to {self._learning_rate:f}")
-                else:
-                    if level:
-                        print(f"{msg} Stopping.")
+        # One BLAS thread limit for all the epochs (a limit costs milliseconds).
+        with contextlib.nullcontext() if data is None else data.threads():
+            for _ in range(iterations):
+                if self.shuffle:  # scikit-learn's permutations, from its random state
+                    order = shuffle(order, random_state=self._random_state)
+                try:
+                    if engine:
+                        rate = self._learning_rate / (scale if self.solver == "sgd" else 1.0)
+                        Xe, Ye = (X[order], Y[order]) if self.shuffle else (X, Y)
+                        l2 = scale * self.alpha / batch
+                        history = net.fit(Xe, Ye, epochs=1, learning_rate=rate, batch_size=batch,
+                                          optimizer=optimizer, l2=l2)  # fmt: skip
+                        self.loss_ = history["loss"][0] / scale + self._penalty(n_batches, n)
+                    else:
+                        self.loss_ = run_epoch(data, order, batch, self._learning_rate, optimizer,
+                                               float(self.alpha), 1.0 / self._scale(),
+                                               mask)  # fmt: skip
+                except TrainingDivergedError as exc:
+                    if not self.early_stopping:
+                        raise ValueError(NON_FINITE) from exc
+                    # As scikit-learn: the run ends on a NaN score, the best weights kept.
+                    self.loss_ = np.nan
+                    self.loss_curve_.append(np.nan)
+                    self.validation_scores_.append(np.nan)
+                    self.n_iter_ += 1
                     stopped = True
                     break
+                self.loss_curve_.append(self.loss_)
+                self.n_iter_ += 1
+                self.t_ += n
+                if level:
+                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+
+                if self.early_stopping:
+                    score = self._validation_score(X_val, y_val, sw_val)
+                    self.validation_scores_.append(score)
+                    if level:
+                        print(f"Validation score: {score:f}")
+                    improved = score >= self.best_validation_score_ + self.tol
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        best_params = net.params.copy()
+                else:
+                    improved = self.loss_ <= self.best_loss_ - self.tol
+                    self.best_loss_ = min(self.best_loss_, self.loss_)
+                self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+
+                if sgd_schedule == "invscaling":
+                    self._learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if self.early_stopping else "Training loss"
+                    msg = (
+                        f"{what} did not improve more than tol={self.tol:f} for "
+                        f"{self.n_iter_no_change} consecutive epochs."
+                    )
+                    if sgd_schedule == "adaptive" and self._learning_rate > MIN_ADAPTIVE_RATE:
+                        self._learning_rate /= 5.0
+                        self._no_improvement_count = 0
+                        if level:
+                            print(f"{msg} Setting learning rate to {self._learning_rate:f}")
+                    else:
+                        if level:
+                            print(f"{msg} Stopping.")
+                        stopped = True
+                        break
         if not incremental and not stopped and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "

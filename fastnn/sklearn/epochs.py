@@ -14,7 +14,6 @@ import numpy as np
 from ..fullbatch import FullBatch
 from ..network import TrainingDivergedError
 from ..optimizers import Optimizer
-from ..threads import blas_threads
 
 
 def run_epoch(
@@ -33,6 +32,9 @@ def run_epoch(
     Returns the epoch's loss as scikit-learn reports it: each batch's
     (loss_scale·Σ wᵢℓᵢ + alpha/2·‖W‖²) / Σ wᵢ, averaged over the batches' row counts.
 
+    Runs under the caller's BLAS thread limit (setting one costs milliseconds: the
+    caller sets it once for all its epochs).
+
     Raises
     ------
     TrainingDivergedError
@@ -48,7 +50,7 @@ def run_epoch(
     hyper = optimizer.hyper()
     total = 0.0
     n = order.size
-    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, n, batch):
             rows = order[start : start + batch]
             weight = float(data.sample_weight[rows].sum(dtype=np.float64))
