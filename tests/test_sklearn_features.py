@@ -5,6 +5,7 @@ as its dense twin, and the dtype follows X."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -155,3 +156,18 @@ def test_partial_fit_exists_only_for_stochastic_solvers():
     assert hasattr(FastMLPRegressor(solver="adam"), "partial_fit")
     assert not hasattr(FastMLPRegressor(solver="lbfgs"), "partial_fit")
     assert not hasattr(FastMLPClassifier(solver="lbfgs"), "partial_fit")
+
+
+def test_momentum_one_pickles_and_trains_on():
+    # scikit-learn accepts momentum=1.0; the file format's optimizer does not, so the
+    # estimator carries that optimizer's state beside the network.
+    est = FastMLPClassifier((3,), solver="sgd", momentum=1.0, max_iter=2, random_state=0)
+    est.fit(X_REG, Y_MC)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict_proba(X_REG), est.predict_proba(X_REG))
+    assert again.network_.optimizer.momentum == 1.0
+    np.testing.assert_array_equal(again.network_.optimizer.state["a"],
+                                  est.network_.optimizer.state["a"])  # fmt: skip
+    est.partial_fit(X_REG, Y_MC)
+    again.partial_fit(X_REG, Y_MC)
+    np.testing.assert_array_equal(again.network_.params, est.network_.params)

@@ -543,12 +543,29 @@ class BaseFastMLP(BaseEstimator):
         state = dict(super().__getstate__())  # a copy: it may be the live __dict__
         net = state.pop("network_", None)
         if net is not None:
-            state["_network_npz"] = io.to_bytes(net)
+            opt = net.optimizer
+            if isinstance(opt, _SGD):
+                # momentum=1 is outside what the file format's optimizer accepts: the
+                # optimizer and its state travel beside the network.
+                state["_sgd"] = (opt.momentum, opt.nesterov, opt.step, dict(opt.state))
+                net.optimizer = None
+                try:
+                    state["_network_npz"] = io.to_bytes(net)
+                finally:
+                    net.optimizer = opt
+            else:
+                state["_network_npz"] = io.to_bytes(net)
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         data = state.pop("_network_npz", None)
+        sgd = state.pop("_sgd", None)
         super().__setstate__(state)
         if data is not None:
             self.network_ = io.from_bytes(data)
+        if sgd is not None:
+            momentum, nesterov, step, buffers = sgd
+            opt = _SGD(momentum, nesterov)
+            opt.step, opt.state = step, buffers
+            self.network_.optimizer = opt
