@@ -141,14 +141,27 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
     for start in range(0, n, block):
         rows = min(block, n - start)
         ids = samples[start : start + rows]
-        Xb = _rows(xb, 0, 0 if sparse else rows, nf)
-        Yb = _rows(yb, 0, rows, k)
-        for t in range(rows):
-            s = ids[t]
-            if not sparse:
-                copy_flat(xf, s * nf, xb, t * nf, nf)
-            copy_flat(yf, s * k, yb, t * k, k)
-            wb[t] = sw[s]
+        # Rows in order (all of a full batch) are read in place; others are gathered.
+        s0 = ids[0]
+        in_order = ids[rows - 1] - s0 == rows - 1
+        for t in range(1, rows if in_order else 0):
+            if ids[t] != s0 + t:
+                in_order = False
+                break
+        if in_order:
+            Xb = _rows(xf, s0 * nf, 0 if sparse else rows, nf)
+            Yb = _rows(yf, s0 * k, rows, k)
+            Wb = sw[s0 : s0 + rows]
+        else:
+            Xb = _rows(xb, 0, 0 if sparse else rows, nf)
+            Yb = _rows(yb, 0, rows, k)
+            Wb = wb[:rows]
+            for t in range(rows):
+                s = ids[t]
+                if not sparse:
+                    copy_flat(xf, s * nf, xb, t * nf, nf)
+                copy_flat(yf, s * k, yb, t * k, k)
+                wb[t] = sw[s]
         # forward
         for i in range(kinds.size):
             Z = _rows(acts, block * a_off[i], rows, n_out[i])
@@ -165,14 +178,14 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
                     for j in range(n_out[i]):
                         z[j] += b[j]
             elif i == 0:
-                copy_flat(xb, 0, acts, 0, rows * n_out[0])
+                copy_flat(Xb.reshape(-1), 0, acts, 0, rows * n_out[0])
                 activation_forward(kinds[0], Z, Z)
             else:
                 activation_forward(kinds[i], _rows(acts, block * a_off[i - 1], rows, n_in[i]), Z)
         # loss, and its gradient at the output
         G = _rows(delta_a, 0, rows, k)
         total += _loss_rows(loss_kind, Yb, _rows(acts, block * a_off[last], rows, k),
-                            wb[:rows], G)  # fmt: skip
+                            Wb, G)  # fmt: skip
         # backward
         use_a = True
         for i in range(last, first_dense - 1, -1):

@@ -156,3 +156,17 @@ def test_fit_lbfgs_lowers_the_loss_and_diverging_restores(rng, dtype):
     with pytest.raises(fn.TrainingDivergedError, match="restored"), np.errstate(over="ignore"):
         fit_lbfgs(net, huge, Y[:, :2], max_iter=5)
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_activation_first_reads_rows_in_place_and_gathered(rng):
+    X, Y, sw = make_data(rng, "mse", 2, n=50)
+    nets = [fn.Network([fn.Tanh(), fn.Dense(5, 2)], dtype=np.float64, backend=b, seed=0)
+            for b in ("numba", "numpy")]  # fmt: skip
+    for rows in (np.arange(50), rng.permutation(50)[:30]):
+        results, grads = [], []
+        for net in nets:
+            g = np.empty_like(net.params)
+            results.append(FullBatch(net, X, Y, sw).evaluate(g, rows.astype(np.int64)))
+            grads.append(g)
+        assert results[0] == pytest.approx(results[1], rel=1e-12)
+        np.testing.assert_allclose(grads[0], grads[1], rtol=1e-10)
