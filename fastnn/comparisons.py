@@ -334,7 +334,8 @@ def _build() -> dict[str, Comparison]:
 COMPARISONS: dict[str, Comparison] = _build()
 
 #: The kernels of ``fastnn.kernels`` that have no entry: the training and predict
-#: engine, which the Network tests compare with the twin end to end.
+#: engine, which the Network tests compare with the twin end to end, and the
+#: full-batch loss and gradient, which tests/test_fullbatch.py compares so.
 ENGINE_KERNELS: frozenset[str] = frozenset(
-    {"fit_sgd", "fit_sgd_blocked", "fit_minibatch", "forward_batch"}
+    {"fit_sgd", "fit_sgd_blocked", "fit_minibatch", "forward_batch", "fullbatch_loss_grad"}
 )

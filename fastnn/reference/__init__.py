@@ -26,6 +26,7 @@ from .dense import (
     sgd_update,
 )
 from .engine import fit_minibatch, fit_sgd, fit_sgd_blocked, forward_batch
+from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,
     batch_loss_grad,
@@ -61,6 +62,7 @@ __all__ = [
     "fit_sgd",
     "fit_sgd_blocked",
     "forward_batch",
+    "fullbatch_loss_grad",
     "identity_backward",
     "identity_forward",
     "loss_grad",
