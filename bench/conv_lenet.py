@@ -69,7 +69,9 @@ def data(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 # -- fastnn, per sample: one compiled loop over the samples -----------------------------
 
 
-@serial
+# Not cached: Numba's cache would keep this loop's copy of the kernels it inlines
+# after they change (it checks only this file's time stamp).
+@serial(cache=False)
 def _persample_steps(X, G, params, lr, acts, grads, am1, am2, work):
     w2 = N1 + 6
     a1, p1, a2, p2 = OFFS[0], OFFS[1], OFFS[2], OFFS[3]

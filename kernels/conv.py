@@ -373,25 +373,32 @@ def backward_sgd_flat(Wt, w0, b, b0, geo, x, x0, g, g0, lr, grad_in, i0, work):
 @serial(inline="always")
 def maxpool_forward_flat(pgeo, x, x0, out, o0, argmax, a0):
     """out = the maximum of each window; argmax = its flat index y·W + x within the
-    plane, the first one on ties. A NaN counts as the maximum, as in PyTorch."""
+    plane, the first one on ties. A NaN counts as the maximum, as in PyTorch.
+
+    A row of outputs at a time, the window's taps in row order: each tap is a
+    select across the row, which vectorises (a scalar scan per window branches on
+    every comparison, and random data mispredicts half of them)."""
     P, H, W, KH, KW, SH, SW, HO, WO = pgeo
     for q in range(P):
         plane = x0 + q * H * W
         for i in range(HO):
+            k = (q * HO + i) * WO
+            dst, arg = U(o0 + k), U(a0 + k)
+            top = i * SH * W
             for j in range(WO):
-                first = (i * SH) * W + j * SW
-                best = x[U(plane + first)]
-                at = first
-                for ki in range(KH):
-                    row = (i * SH + ki) * W + j * SW
-                    for kj in range(KW):
-                        v = x[U(plane + row + kj)]
-                        if v > best or (v != v and best == best):
-                            best = v
-                            at = row + kj
-                k = (q * HO + i) * WO + j
-                out[U(o0 + k)] = best
-                argmax[U(a0 + k)] = at
+                out[dst + U(j)] = x[U(plane + top + j * SW)]
+                argmax[arg + U(j)] = top + j * SW
+            for ki in range(KH):
+                for kj in range(KW):
+                    if ki == 0 and kj == 0:
+                        continue
+                    at = top + ki * W + kj
+                    for j in range(WO):
+                        v = x[U(plane + at + j * SW)]
+                        best = out[dst + U(j)]
+                        take = v > best or (v != v and best == best)
+                        out[dst + U(j)] = v if take else best
+                        argmax[arg + U(j)] = at + j * SW if take else argmax[arg + U(j)]
 
 
 @serial(inline="always")
@@ -410,19 +417,22 @@ def maxpool_backward_flat(pgeo, g, g0, argmax, a0, grad_in, i0):
 
 @serial(inline="always")
 def avgpool_forward_flat(pgeo, x, x0, out, o0):
-    """out = the mean of each window (its sum in row order, times 1/(KH·KW))."""
+    """out = the mean of each window (its sum in row order, times 1/(KH·KW)), a row
+    of outputs at a time, as in max pooling."""
     P, H, W, KH, KW, SH, SW, HO, WO = pgeo
     scale = out.dtype.type(1.0 / (KH * KW))
     for q in range(P):
         plane = x0 + q * H * W
         for i in range(HO):
+            dst = U(o0 + (q * HO + i) * WO)
+            _zero(out, dst, WO)
+            for ki in range(KH):
+                for kj in range(KW):
+                    at = plane + (i * SH + ki) * W + kj
+                    for j in range(WO):
+                        out[dst + U(j)] += x[U(at + j * SW)]
             for j in range(WO):
-                acc = out.dtype.type(0)
-                for ki in range(KH):
-                    row = U(plane + (i * SH + ki) * W + j * SW)
-                    for kj in range(KW):
-                        acc += x[row + U(kj)]
-                out[U(o0 + (q * HO + i) * WO + j)] = acc * scale
+                out[dst + U(j)] *= scale
 
 
 @serial(inline="always")
