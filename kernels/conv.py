@@ -33,10 +33,10 @@ How each output is computed, and why:
   borders (no padded copy).
 * Batches: the same one-sample loops, sample by sample; a sample's result is the
   same bits as when it is computed alone, whatever its place in the batch. A
-  lowering onto BLAS (im2col, then one sgemm over the batch of 64) measured slower
-  on LeNet's layers, one thread: 1.5x the time of these loops for the second
-  convolution's forward pass and 8x for the first (C = 1: the copy into columns
-  costs more than the product saves).
+  straightforward lowering onto BLAS (im2col, then one sgemm over a batch of 64)
+  measured slower on LeNet's layers, one thread: 1.5x the time of these loops for
+  the second convolution's forward pass and 8x for the first (C = 1: the copy
+  into columns costs more than the product saves).
 
 Every output element is summed in one fixed order (channel, kernel row, kernel
 column, then the bias; the input gradient over output channel, kernel row, kernel
