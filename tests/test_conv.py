@@ -186,14 +186,16 @@ def test_a_sample_gets_the_same_bits_alone_and_anywhere_in_a_batch(case):
     rng = np.random.default_rng(4)
     x = rng.uniform(-1, 1, (5, *xs[1:])).astype(np.float32)
     layer = Conv2D(ws[1], ws[0], ws[2:], stride, padding, dtype=np.float32, seed=0)
-    batch = layer.forward(x)
+    w0 = layer.weights.copy()
     reversed_batch = layer.forward(x[::-1])
+    batch = layer.forward(x)
     g = rng.uniform(-1, 1, batch.shape).astype(np.float32)
-    grad_batch = layer.backward(g, 1e-30)  # a negligible step
+    grad_batch = layer.backward(g, 1e-30)  # a step too small to change a weight
     for s in range(5):
         np.testing.assert_array_equal(layer.forward(x[s]), batch[s])
         np.testing.assert_array_equal(reversed_batch[4 - s], batch[s])
         np.testing.assert_array_equal(layer.backward(g[s], 1e-30), grad_batch[s])
+    np.testing.assert_array_equal(layer.weights, w0)
 
 
 # -- gradients by central differences (float64) -------------------------------------
