@@ -4,9 +4,10 @@ NumPy twin, per sample (SGD, batch 1) and on batches of 64.
 The part is Conv2D(1, 6, 5), ReLU, MaxPool2D(2), Conv2D(6, 16, 5), ReLU, MaxPool2D(2)
 on 1×28×28 inputs, float32. A step is its forward pass, the backward pass of a fixed
 gradient at its 16×4×4 output (what the dense layers above would send back) and the
-SGD update of both convolutions. fastnn's per-sample step is one compiled loop over
-the samples, calling the kernels' flat helpers as the training engine does; its
-batch step and the twin's steps call the kernels from Python.
+SGD update of both convolutions. fastnn's steps are compiled loops over the samples
+that call the kernels' flat helpers, as the training engine does (a batch sums its
+samples' gradients, then takes the step); "fastnn-layers" and the twin call the
+batch kernels layer by layer from Python.
 
 Every runtime runs on one thread (Numba, BLAS, torch). The systems are timed
 round-robin, one run each per round, so drift on a shared machine falls on all of
@@ -66,7 +67,22 @@ def data(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return rng.random((n, *IMAGE), dtype=DTYPE), rng.uniform(-1, 1, (n, *P2)).astype(DTYPE)
 
 
-# -- fastnn, per sample: one compiled loop over the samples -----------------------------
+# -- fastnn: compiled loops over the samples ---------------------------------------
+
+
+@serial(inline="always")
+def _forward_and_top(X, x0, G, t, params, acts, grads, am1, am2, work):
+    """Sample t's forward pass, then its gradient back through the top pool and ReLU."""
+    w2 = N1 + 6
+    a1, p1, a2, p2 = OFFS[0], OFFS[1], OFFS[2], OFFS[3]
+    conv.forward_flat(params, 0, params, N1, GEO1, X, x0, acts, a1, work)
+    activations.forward_flat(RELU, acts, a1, acts, a1, SIZES[0])
+    conv.maxpool_forward_flat(POOL1, acts, a1, acts, p1, am1, 0)
+    conv.forward_flat(params, w2, params, w2 + N2, GEO2, acts, p1, acts, a2, work)
+    activations.forward_flat(RELU, acts, a2, acts, a2, SIZES[2])
+    conv.maxpool_forward_flat(POOL2, acts, a2, acts, p2, am2, 0)
+    conv.maxpool_backward_flat(POOL2, G, t * 256, am2, 0, grads, a2)
+    activations.backward_flat(RELU, acts, a2, grads, a2, grads, a2, SIZES[2])
 
 
 # Not cached: Numba's cache would keep this loop's copy of the kernels it inlines
@@ -74,17 +90,10 @@ def data(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
 @serial(cache=False)
 def _persample_steps(X, G, params, lr, acts, grads, am1, am2, work):
     w2 = N1 + 6
-    a1, p1, a2, p2 = OFFS[0], OFFS[1], OFFS[2], OFFS[3]
+    a1, p1, a2 = OFFS[0], OFFS[1], OFFS[2]
     for t in range(X.shape[0] // 784):  # X holds the images flat
         x0 = t * 784
-        conv.forward_flat(params, 0, params, N1, GEO1, X, x0, acts, a1, work)
-        activations.forward_flat(RELU, acts, a1, acts, a1, SIZES[0])
-        conv.maxpool_forward_flat(POOL1, acts, a1, acts, p1, am1, 0)
-        conv.forward_flat(params, w2, params, w2 + N2, GEO2, acts, p1, acts, a2, work)
-        activations.forward_flat(RELU, acts, a2, acts, a2, SIZES[2])
-        conv.maxpool_forward_flat(POOL2, acts, a2, acts, p2, am2, 0)
-        conv.maxpool_backward_flat(POOL2, G, t * 256, am2, 0, grads, a2)
-        activations.backward_flat(RELU, acts, a2, grads, a2, grads, a2, SIZES[2])
+        _forward_and_top(X, x0, G, t, params, acts, grads, am1, am2, work)
         conv.backward_sgd_flat(params, w2, params, w2 + N2, GEO2, acts, p1, grads, a2, lr,
                                grads, p1, work)  # fmt: skip
         conv.maxpool_backward_flat(POOL1, grads, p1, am1, 0, grads, a1)
@@ -92,7 +101,29 @@ def _persample_steps(X, G, params, lr, acts, grads, am1, am2, work):
         conv.update_flat(params, 0, params, N1, GEO1, X, x0, grads, a1, lr, work)
 
 
-class FastnnPerSample:
+@serial(cache=False)
+def _batch_steps(X, G, params, lr, acts, grads, am1, am2, work, dparams, batch):
+    """Minibatch SGD, sample by sample: the gradients of a batch are summed in
+    ``dparams``, then applied (what the engine's batch loop would run)."""
+    w2 = N1 + 6
+    a1, p1, a2 = OFFS[0], OFFS[1], OFFS[2]
+    n = X.shape[0] // 784
+    for start in range(0, n, batch):
+        dparams[:] = 0
+        for t in range(start, min(start + batch, n)):
+            x0 = t * 784
+            _forward_and_top(X, x0, G, t, params, acts, grads, am1, am2, work)
+            conv.input_grad_flat(params, w2, GEO2, grads, a2, grads, p1, work)
+            conv.weight_grad_acc_flat(GEO2, acts, p1, grads, a2, dparams, w2, dparams, w2 + N2,
+                                      work)  # fmt: skip
+            conv.maxpool_backward_flat(POOL1, grads, p1, am1, 0, grads, a1)
+            activations.backward_flat(RELU, acts, a1, grads, a1, grads, a1, SIZES[0])
+            conv.weight_grad_acc_flat(GEO1, X, x0, grads, a1, dparams, 0, dparams, N1, work)
+        for k in range(params.size):
+            params[k] -= lr * dparams[k]
+
+
+class FastnnCompiled:
     def __init__(self, w):
         self.params = np.concatenate([w["w1"].ravel(), w["b1"], w["w2"].ravel(), w["b2"]])
         self.acts = np.zeros(OFFS[-1], DTYPE)
@@ -101,8 +132,13 @@ class FastnnPerSample:
         self.work = np.zeros(max(conv.workspace_size(GEO1), conv.workspace_size(GEO2)), DTYPE)
 
     def steps(self, X, G, batch_size: int = 1):
-        _persample_steps(X.reshape(-1), G.reshape(-1), self.params, DTYPE(LR), self.acts,
-                         self.grads, self.am1, self.am2, self.work)  # fmt: skip
+        if batch_size == 1:
+            _persample_steps(X.reshape(-1), G.reshape(-1), self.params, DTYPE(LR), self.acts,
+                             self.grads, self.am1, self.am2, self.work)  # fmt: skip
+        else:
+            _batch_steps(X.reshape(-1), G.reshape(-1), self.params, DTYPE(LR), self.acts,
+                         self.grads, self.am1, self.am2, self.work, np.empty_like(self.params),
+                         batch_size)  # fmt: skip
 
     def weights(self):
         return self.params[:N1], self.params[N1 + 6 : N1 + 6 + N2]
@@ -255,13 +291,14 @@ def main(argv=None) -> None:
               f"{torch.__version__} threads {torch.get_num_threads()}, BLAS "
               f"{[(i['internal_api'], i['num_threads']) for i in threadpool_info()]}")  # fmt: skip
         per_sample = {
-            "fastnn": FastnnPerSample,
+            "fastnn": FastnnCompiled,
             "torch": Torch,
             "fastnn-numpy": lambda w: Layered(w, reference),
         }
         race("per-sample SGD", per_sample, args.samples, args.rounds, 1)
         batch = {
-            "fastnn": lambda w: Layered(w, kernels),
+            "fastnn": FastnnCompiled,
+            "fastnn-layers": lambda w: Layered(w, kernels),
             "torch": Torch,
             "fastnn-numpy": lambda w: Layered(w, reference),
         }
