@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..codes import DENSE
 from . import losses
 from .activations import activation_backward, activation_forward, copy_flat
 from .config import serial
 
-DENSE = 0
 POISSON = 3
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..codes import DENSE
 from .activations import activation_backward, activation_forward
 from .engine import _layers
 from .losses import loss_grad, loss_value
 
-DENSE = 0
 POISSON = 3
 
 
