@@ -304,8 +304,9 @@ def _same(a, a0, b, b0):
 
 
 @serial(inline="always")
-def forward_flat(kind, x, x0, out, o0, n):
-    """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
+def forward_flat(kind, x, x0, out, o0, n, alpha):
+    """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``, whose float setting (the
+    plan's ``hyp[i, 0]``) is ``alpha``."""
     if kind == TANH:
         if n <= _SHORT_TANH:
             for i in range(n):
@@ -321,7 +322,7 @@ def forward_flat(kind, x, x0, out, o0, n):
 
 
 @serial(inline="always")
-def backward_flat(kind, y, y0, grad, g0, out, o0, n):
+def backward_flat(kind, y, y0, grad, g0, out, o0, n, alpha):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x): a copy
     into ``out`` unless it is ``grad`` itself, then one pass in place."""
     if not _same(grad, g0, out, o0):
@@ -337,51 +338,53 @@ def backward_flat(kind, y, y0, grad, g0, out, o0, n):
 
 
 @serial
-def activation_forward(kind, x, out):
-    """Dispatch on ``kind`` (TANH, SIGMOID, RELU or IDENTITY)."""
-    forward_flat(kind, x.reshape(-1), 0, out.reshape(-1), 0, x.size)
+def activation_forward(kind, x, out, alpha):
+    """Dispatch on ``kind`` (an activation code of ``fastnn.codes``); ``alpha`` is the
+    activation's float setting, ignored by those that have none."""
+    forward_flat(kind, x.reshape(-1), 0, out.reshape(-1), 0, x.size, alpha)
 
 
 @serial
-def activation_backward(kind, y, grad, out):
-    backward_flat(kind, y.reshape(-1), 0, grad.reshape(-1), 0, out.reshape(-1), 0, y.size)
+def activation_backward(kind, y, grad, out, alpha):
+    backward_flat(kind, y.reshape(-1), 0, grad.reshape(-1), 0, out.reshape(-1), 0, y.size,
+                  alpha)  # fmt: skip
 
 
 @serial
 def tanh_forward(x, out):
-    activation_forward(TANH, x, out)
+    activation_forward(TANH, x, out, 0.0)
 
 
 @serial
 def tanh_backward(y, grad, out):
-    activation_backward(TANH, y, grad, out)
+    activation_backward(TANH, y, grad, out, 0.0)
 
 
 @serial
 def sigmoid_forward(x, out):
-    activation_forward(SIGMOID, x, out)
+    activation_forward(SIGMOID, x, out, 0.0)
 
 
 @serial
 def sigmoid_backward(y, grad, out):
-    activation_backward(SIGMOID, y, grad, out)
+    activation_backward(SIGMOID, y, grad, out, 0.0)
 
 
 @serial
 def relu_forward(x, out):
-    activation_forward(RELU, x, out)
+    activation_forward(RELU, x, out, 0.0)
 
 
 @serial
 def relu_backward(y, grad, out):
-    activation_backward(RELU, y, grad, out)
+    activation_backward(RELU, y, grad, out, 0.0)
 
 
 @serial
 def identity_forward(x, out):
-    activation_forward(IDENTITY, x, out)
+    activation_forward(IDENTITY, x, out, 0.0)
 
 
 @serial
 def identity_backward(y, grad, out):
-    activation_backward(IDENTITY, y, grad, out)
+    activation_backward(IDENTITY, y, grad, out, 0.0)

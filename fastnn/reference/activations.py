@@ -46,9 +46,10 @@ _FORWARD = {TANH: tanh_forward, SIGMOID: sigmoid_forward, RELU: relu_forward}
 _BACKWARD = {TANH: tanh_backward, SIGMOID: sigmoid_backward, RELU: relu_backward}
 
 
-def activation_forward(kind, x, out):
+def activation_forward(kind, x, out, alpha):
+    # ``alpha``: the activation's float setting; the activations here have none.
     _FORWARD.get(kind, identity_forward)(x, out)
 
 
-def activation_backward(kind, y, grad, out):
+def activation_backward(kind, y, grad, out, alpha):
     _BACKWARD.get(kind, identity_backward)(y, grad, out)
