@@ -19,6 +19,7 @@ TANH = 1
 SIGMOID = 2
 RELU = 3
 IDENTITY = 4
+LEAKY_RELU = 5
 
 #: Activation name -> code.
 ACTIVATION_CODES: dict[str, int] = {
@@ -26,6 +27,7 @@ ACTIVATION_CODES: dict[str, int] = {
     "sigmoid": SIGMOID,
     "relu": RELU,
     "identity": IDENTITY,
+    "leaky_relu": LEAKY_RELU,
 }
 
 # Losses.

@@ -19,6 +19,8 @@ kernels and its twin.
 
 from __future__ import annotations
 
+import math
+import numbers
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple
@@ -26,7 +28,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from .backends import get_ops
-from .codes import DENSE, IDENTITY, RELU, SIGMOID, TANH
+from .codes import DENSE, IDENTITY, LEAKY_RELU, RELU, SIGMOID, TANH
 from .initializers import INITIALIZERS, initialize
 from .validation import check_dtype, check_positive_int
 
@@ -392,6 +394,46 @@ class Identity(Activation):
     """f(x) = x, with f′ = 1."""
 
     saved_name, code, name, onnx_op = "Identity", IDENTITY, "identity", "Identity"
+
+
+class LeakyReLU(Activation):
+    """x where x > 0, else negative_slope·x; f′ = 1 where x > 0, else negative_slope.
+
+    As ``torch.nn.LeakyReLU``. The slope is saved in the model file, and reaches the
+    kernels through the plan's ``hyp`` (it is the activation's ``alpha``).
+
+    Parameters
+    ----------
+    negative_slope : float
+        The slope for x <= 0, finite and >= 0 (0 is ReLU). Not negative: the
+        gradient is computed from the layer's output, whose sign must tell x > 0.
+    """
+
+    saved_name, code, name, onnx_op = "LeakyReLU", LEAKY_RELU, "leaky_relu", "PRelu"
+    settings = ("negative_slope",)
+    weight_init = "he"
+
+    def __init__(self, negative_slope: float = 0.01, **kwargs) -> None:
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(f"negative_slope={negative_slope!r} must be a number, e.g. 0.01")
+        if not (math.isfinite(negative_slope) and negative_slope >= 0):
+            raise ValueError(
+                f"negative_slope={negative_slope!r} must be finite and >= 0, e.g. 0.01: the "
+                "gradient is read from the layer's output, which a negative slope leaves "
+                "ambiguous"
+            )
+        self.negative_slope = float(negative_slope)
+        super().__init__(**kwargs)
+
+    @property
+    def alpha(self) -> float:
+        return self.negative_slope
+
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        # PRelu with the slope as a constant of the network's dtype: LeakyRelu's alpha
+        # attribute is a float32, which would round a float64 network's slope.
+        slope = graph.const(f"leaky_relu{index}_slope", np.array(self.alpha, self.dtype))
+        return graph.node(self.onnx_op, [x, slope])
 
 
 class _Activations(Mapping[str, type[Activation]]):
