@@ -324,6 +324,8 @@ class Activation(Layer):
 
     #: The activation's name for ``activation(name)``, e.g. "tanh".
     name: ClassVar[str] = ""
+    #: Other names it goes by there (scikit-learn's "logistic" for the sigmoid).
+    aliases: ClassVar[tuple[str, ...]] = ()
     #: The ONNX operator it lowers to.
     onnx_op: ClassVar[str] = ""
 
@@ -381,6 +383,7 @@ class Sigmoid(Activation):
     """The logistic sigmoid, evaluated by sign for stability, with f′ = σ(1 − σ)."""
 
     saved_name, code, name, onnx_op = "Sigmoid", SIGMOID, "sigmoid", "Sigmoid"
+    aliases = ("logistic",)
 
 
 class ReLU(Activation):
@@ -441,9 +444,8 @@ class _Activations(Mapping[str, type[Activation]]):
     activation defined in another module is listed once that module is imported)."""
 
     def _table(self) -> dict[str, type[Activation]]:
-        return {
-            cls.name: cls for cls in LAYERS.values() if issubclass(cls, Activation) and cls.name
-        }
+        kinds = [cls for cls in LAYERS.values() if issubclass(cls, Activation) and cls.name]
+        return {name: cls for cls in kinds for name in (cls.name, *cls.aliases)}
 
     def __getitem__(self, name: str) -> type[Activation]:
         return self._table()[name]
@@ -458,7 +460,7 @@ class _Activations(Mapping[str, type[Activation]]):
         return repr(self._table())
 
 
-#: activation name ("tanh", "relu", ...) -> layer class
+#: activation name ("tanh", "relu", ... and aliases such as "logistic") -> layer class
 ACTIVATIONS: Mapping[str, type[Activation]] = _Activations()
 
 

@@ -61,6 +61,12 @@ def test_dense_param_count_refuses_bad_declared_sizes(sizes):
         fn.Dense.param_count(spec)
 
 
+def test_activations_by_name_and_alias():
+    assert ACTIVATIONS["relu"] is fn.ReLU and ACTIVATIONS["identity"] is fn.Identity
+    assert ACTIVATIONS["sigmoid"] is ACTIVATIONS["logistic"] is fn.Sigmoid  # scikit-learn's
+    assert isinstance(fn.layers.activation("logistic"), fn.Sigmoid)
+
+
 def test_a_new_layer_kind_registers_itself_and_a_second_one_of_its_name_is_refused():
     class Softsign(Activation):
         saved_name, code, name, onnx_op = "TestSoftsign", fn.Tanh.code, "test_softsign", "X"
