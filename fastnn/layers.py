@@ -419,13 +419,17 @@ class LeakyReLU(Activation):
     def __init__(self, negative_slope: float = 0.01, **kwargs) -> None:
         if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
             raise TypeError(f"negative_slope={negative_slope!r} must be a number, e.g. 0.01")
-        if not (math.isfinite(negative_slope) and negative_slope >= 0):
+        try:
+            slope = float(negative_slope)
+        except OverflowError:  # an int beyond any float
+            slope = math.inf
+        if not (math.isfinite(slope) and slope >= 0):
             raise ValueError(
                 f"negative_slope={negative_slope!r} must be finite and >= 0, e.g. 0.01: the "
                 "gradient is read from the layer's output, which a negative slope leaves "
                 "ambiguous"
             )
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = slope
         super().__init__(**kwargs)
 
     @property

@@ -39,9 +39,16 @@ def test_registered_with_its_name_code_and_setting():
 
 
 @pytest.mark.parametrize(
-    "slope, error", [(-0.1, ValueError), (float("inf"), ValueError), (float("nan"), ValueError),
-                     (True, TypeError), ("0.1", TypeError)]
-)  # fmt: skip
+    "slope, error",
+    [
+        (-0.1, ValueError),
+        (float("inf"), ValueError),
+        (float("nan"), ValueError),
+        pytest.param(10**400, ValueError, id="huge-int"),
+        (True, TypeError),
+        ("0.1", TypeError),
+    ],
+)
 def test_refuses_a_bad_slope(slope, error):
     with pytest.raises(error, match="negative_slope="):
         LeakyReLU(slope)
@@ -222,7 +229,7 @@ def _rewrite_layer(path, index, spec):
     np.savez(path, metadata=data, **arrays)
 
 
-@pytest.mark.parametrize("slope", [-1.0, "0.1", None, [0.1]])
+@pytest.mark.parametrize("slope", [-1.0, "0.1", None, [0.1], pytest.param(10**400, id="huge-int")])
 def test_a_file_with_a_bad_slope_is_refused(tmp_path, slope):
     path = tmp_path / "bad.npz"
     _net(0.1).save(path)
