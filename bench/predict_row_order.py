@@ -69,7 +69,7 @@ def run(rows: int, repeats: int, dtype, threads: int) -> None:
     Z_blas = np.empty((rows, SIZES[-1]), dtype)
 
     def run_blas():
-        blas(p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, net.params, X, Z_blas, acts, block)
+        blas(*p.arrays[:5], net.params, X, Z_blas, acts, block)
         return Z_blas
 
     systems = {"fastnn": lambda: net.predict(X), "blas-forward": run_blas}

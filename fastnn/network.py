@@ -15,10 +15,10 @@ import numpy as np
 
 from . import interrupt
 from .backends import get_ops
-from .layers import Dense, Layer, ReLU, Sigmoid
+from .layers import Dense, Layer, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import build_plan, sgd_block
+from .plan import Plan, build_plan, sgd_block
 from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
@@ -69,6 +69,13 @@ def _check_unowned(layers: list[Layer]) -> None:
                 "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
                 "copy.deepcopy(layers)"
             )
+
+
+def _engine_plan(layers: list[Layer], loss: str) -> Plan:
+    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
+    # stops at the logits and the loss applies the sigmoid, stably.
+    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+    return build_plan(layers[:-1] if fused else layers)
 
 
 class Network:
@@ -127,10 +134,7 @@ class Network:
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        # A final Sigmoid under binary cross-entropy is fused into the loss: the
-        # engine stops at the logits and the loss applies the sigmoid, stably.
-        fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
-        self._plan = build_plan(layers[:-1] if fused else layers)
+        self._plan = _engine_plan(layers, loss)
         _check_unowned(layers)
         self.layers = layers
         self.loss = loss
@@ -163,11 +167,13 @@ class Network:
             state = {**state, "_params": state["params"]}
             del state["params"]
         self.__dict__.update(state)
+        if not hasattr(self._plan, "arrays"):  # pickled before the plan had cfg and hyp
+            self._plan = _engine_plan(self.layers, self.loss)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)
-            if isinstance(layer, Dense):
-                start = self._plan.p_off[i]
+            if layer.n_params:
+                start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
 
     @property
@@ -206,14 +212,14 @@ class Network:
     def engine_layers(self) -> list[Layer]:
         """The layers the engine runs: all of ``layers``, less a final Sigmoid that
         binary cross-entropy takes into the loss (the engine works on its logits)."""
-        return self.layers[: self._plan.kinds.size]
+        return self.layers[: self._plan.arrays.kinds.size]
 
     def layer_params(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Views (weights, bias) of Dense layer ``layers[index]`` in ``params``."""
         layer = self.layers[index]
         if not isinstance(layer, Dense):
             raise ValueError(f"layers[{index}] is {layer!r}, not a Dense layer")
-        start = int(self._plan.p_off[index])
+        start = int(self._plan.arrays.p_off[index])
         n_w = layer.output_size * layer.input_size
         weights = self._params[start : start + n_w].reshape(layer.output_size, layer.input_size)
         return weights, self._params[start + n_w : start + layer.n_params]
@@ -270,10 +276,11 @@ class Network:
         for i, layer in enumerate(self.layers):
             layer.configure(self.dtype, self.backend)
             if isinstance(layer, Dense):
-                start = self._plan.p_off[i]
+                start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
-                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-                layer.initialize(rng, layer.init or ("he" if isinstance(nxt, ReLU) else "xavier"))
+                # He before a ReLU, Xavier otherwise: the next layer's ``weight_init``.
+                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else Layer
+                layer.initialize(rng, layer.init or nxt.weight_init)
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.layers))
@@ -561,8 +568,7 @@ class Network:
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         # Per-sample SGD runs on one thread, so its result never depends on the count.
-        args = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-                learning_rate, self._loss_kind)  # fmt: skip
+        args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
         if block > 1:
             run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
@@ -582,9 +588,9 @@ class Network:
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
         run = functools.partial(
-            self._ops.fit_minibatch, p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params,
-            X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
-            state_a, state_b, step, epoch_loss, snapshot,
+            self._ops.fit_minibatch, *p.arrays, self.params, X, Y, order, batch_size, rates,
+            self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
+            epoch_loss, snapshot,
         )  # fmt: skip
         with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
             completed = self._call(run, order, done)
@@ -625,9 +631,7 @@ class Network:
         # The compiled kernel lays out its own workspace; only the twin's signature
         # has this argument.
         acts = np.empty(0, dtype=self.dtype)
-        return self._ops.forward_batch(
-            p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
-        )
+        return self._ops.forward_batch(*p.arrays, self.params, X, Z, acts, block)
 
     def predict(self, X) -> np.ndarray:
         """The network's predictions, shape (n_samples, n_outputs).

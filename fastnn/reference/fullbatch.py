@@ -29,9 +29,9 @@ def _loss_rows(kind, Y, Z, sw, G):
     return total
 
 
-def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indices, indptr,
-                        Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b, tmp,
-                        WT, gT, xb, yb, wb):  # fmt: skip
+def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, data, indices,
+                        indptr, Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b,
+                        tmp, WT, gT, xb, yb, wb):  # fmt: skip
     if indptr.size > 0:
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, int(n_in[0])))
     X, Y, sw = X[samples], Y[samples], sw[samples]
@@ -39,12 +39,12 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
     grads = _layers(kinds, n_in, n_out, p_off, grad)
     outputs = []
     x = X
-    for kind, W, b in layers:
+    for i, (kind, W, b) in enumerate(layers):
         if kind == DENSE:
             x = np.asarray(x @ W.T) + b
         else:
             y = np.empty_like(x)
-            activation_forward(kind, x, y)
+            activation_forward(kind, x, y, hyp[i, 0])
             x = y
         outputs.append(x)
     G = np.empty_like(outputs[-1])
@@ -54,7 +54,7 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
     for i in range(len(layers) - 1, first - 1, -1):
         kind, W, _ = layers[i]
         if kind != DENSE:
-            activation_backward(kind, outputs[i], G, G)
+            activation_backward(kind, outputs[i], G, G, hyp[i, 0])
             continue
         A = X if i == 0 else outputs[i - 1]
         _, dW, db = grads[i]
