@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import numbers
@@ -152,7 +153,14 @@ class Network:
         return get_ops(self.backend)
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
+        # Copies of one moment between updates, as save takes them: pickle and
+        # deepcopy read the state after this returns, while a fit in another
+        # thread may go on changing it. The layers' views are rebound to these.
+        with self._lock:
+            state = dict(self.__dict__)
+            state["_params"] = self._params.copy()
+            state["optimizer"] = copy.deepcopy(self.optimizer)
+            state["_rng"] = copy.deepcopy(self._rng)
         state.pop("_lock", None)  # locks don't pickle; each copy gets its own
         return state
 
@@ -445,7 +453,7 @@ class Network:
         per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
         best, best_params, waited = np.inf, None, 0
-        done = 0
+        done = self.stopped_epoch = 0
         while done < epochs:
             count = min(chunk, epochs - done)
             if isinstance(schedule, Constant):
@@ -464,6 +472,8 @@ class Network:
                     losses = self._run_sgd(X, Y, order, rates[0], done)
                 else:
                     losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+            # Kept current, so that Ctrl-C in validation or a callback finds the count.
+            self.stopped_epoch = done + len(losses)
             if not per_epoch:
                 # Nothing runs between epochs: one list operation, not a Python loop
                 # per epoch, which would cost a tenth of a 10,000-epoch XOR fit.
