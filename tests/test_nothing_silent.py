@@ -29,49 +29,75 @@ def _small(backend: str = "numba") -> fn.Network:
 
 
 # -- copies taken while a fit runs --------------------------------------------------
-@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
-def test_a_copy_taken_during_a_fit_holds_one_moment(how):
+def _copy(net: fn.Network, how: str, path) -> fn.Network:
+    if how == "pickle":
+        return pickle.loads(pickle.dumps(net))
+    if how == "deepcopy":
+        return copy.deepcopy(net)
+    net.save(path)
+    return fn.load(path)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "save"])
+def test_a_copy_taken_during_a_fit_holds_one_moment(how, tmp_path):
     Xc = RNG.normal(size=(512, 16))
     yc = RNG.integers(0, 3, 512)
     net = fn.Network([fn.Dense(16, 32), fn.Tanh(), fn.Dense(32, 3)], loss="cross_entropy")
-    kw = {"learning_rate": 0.01, "batch_size": 16, "optimizer": "adam"}
+    kw = {"learning_rate": 0.01, "batch_size": 16, "optimizer": "adam", "shuffle": True}
     net.fit(Xc, yc, epochs=1, **kw)  # compile first, so the copies overlap the training
-    epochs = {}  # the state at the end of every epoch, by epoch
 
-    def record(epoch, history):
-        epochs[epoch] = (net.params.copy(), net.optimizer.step, net.optimizer.state["a"].copy())
+    def moment():
+        opt = net.optimizer
+        return net.params.copy(), opt.step, opt.state["a"].copy(), str(net.rng_state)
 
-    record(0, None)
+    epochs = [moment()]  # the state at the end of every epoch
     copies = []
     stop = threading.Event()
 
     def copy_in_a_loop():
         while not stop.is_set():
-            taken = pickle.loads(pickle.dumps(net)) if how == "pickle" else copy.deepcopy(net)
-            copies.append(taken)
+            copies.append(_copy(net, how, tmp_path / f"m{len(copies)}.npz"))
 
     copier = threading.Thread(target=copy_in_a_loop)
     copier.start()
     try:
-        net.fit(Xc, yc, epochs=100, callback=record, **kw)
+        net.fit(Xc, yc, epochs=100, callback=lambda e, h: epochs.append(moment()), **kw)
     finally:
         stop.set()
         copier.join()
     assert len(copies) >= 3
     for i, again in enumerate(copies):
-        # Weights, step count and moments of the same moment between updates.
+        # Weights, step count, moments and shuffling state of one moment between updates.
+        taken = (again.params, again.optimizer.step, again.optimizer.state["a"])
         assert any(
-            np.array_equal(again.params, params)
-            and again.optimizer.step == step
-            and np.array_equal(again.optimizer.state["a"], moments)
-            for params, step, moments in epochs.values()
+            np.array_equal(taken[0], p)
+            and taken[1] == s
+            and np.array_equal(taken[2], m)
+            and str(again.rng_state) == r
+            for p, s, m, r in epochs
         ), f"copy {i} of {len(copies)} mixes two moments"
         assert all(np.shares_memory(d.weights, again.params) for d in again.dense_layers)
 
 
+def test_a_refused_second_network_leaves_export_and_layers_agreeing(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    layers = [fn.Dense(5, 3), fn.Tanh(), fn.Dense(3, 2)]
+    a = fn.Network(layers, seed=0)
+    with pytest.raises(ValueError, match="already belongs"):
+        fn.Network(layers, seed=1)
+    a.to_onnx(tmp_path / "a.onnx")
+    session = ort.InferenceSession(str(tmp_path / "a.onnx"), providers=["CPUExecutionProvider"])
+    (exported,) = session.run(None, {"X": X})
+    out = X
+    for layer in a.layers:
+        out = layer.forward(out)
+    np.testing.assert_allclose(exported, a.predict(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out, a.predict(X), rtol=1e-12, atol=1e-14)
+
+
 # -- Ctrl-C between epochs ------------------------------------------------------------
 @pytest.mark.parametrize("where", ["callback", "validation_fraction", "early_stopping"])
-def test_ctrl_c_in_a_callback_counts_the_epochs_completed(where):
+def test_ctrl_c_in_a_callback_counts_the_epochs_completed(where, tmp_path):
     net = _small()
     net.fit(X, Y, epochs=7, learning_rate=0.01, batch_size=8, optimizer="adam")
     twin = _small()
@@ -94,7 +120,12 @@ def test_ctrl_c_in_a_callback_counts_the_epochs_completed(where):
     twin.fit(X, Y, epochs=3, **kw)
     assert np.array_equal(net.params, twin.params)
     assert net.optimizer.step == twin.optimizer.step
-    net.fit(X, Y, epochs=1, learning_rate=0.01, batch_size=8, optimizer="adam")  # trains on
+    # It saves and loads like any other state, and trains on.
+    net.save(tmp_path / "m.npz")
+    again = fn.load(tmp_path / "m.npz")
+    assert np.array_equal(again.params, twin.params)
+    assert again.optimizer.step == twin.optimizer.step
+    net.fit(X, Y, epochs=1, learning_rate=0.01, batch_size=8, optimizer="adam")
     assert np.isfinite(net.params).all()
 
 
@@ -174,6 +205,25 @@ def test_shuffled_fit_from_a_memmap_reads_it_in_place(tmp_path):
     twin, twin_history = run(in_ram, y)
     assert history == twin_history
     assert np.array_equal(net.params, twin.params)
+
+
+def test_a_float32_memmap_is_converted_once_for_a_float64_network(tmp_path):
+    # The copy the README documents: one float64 copy of X, never more.
+    rng = np.random.default_rng(6)
+    in_ram = rng.normal(size=(10_000, 50)).astype(np.float32)
+    y = rng.integers(0, 2, 10_000)
+    np.save(tmp_path / "X.npy", in_ram)
+    X_map = np.load(tmp_path / "X.npy", mmap_mode="r")
+    net = fn.Network([fn.Dense(50, 8), fn.ReLU(), fn.Dense(8, 2)], loss="cross_entropy")
+    net.fit(in_ram[:64], y[:64])  # compile
+    tracemalloc.start()
+    try:
+        net.fit(X_map, y, epochs=1, learning_rate=0.01)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    converted = X_map.size * 8
+    assert converted <= peak < 1.25 * converted, f"{peak / 1e6:.1f} MB"
 
 
 # -- hostile bytes through every way in ----------------------------------------------
