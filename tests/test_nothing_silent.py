@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import pickle
 import threading
 import tracemalloc
@@ -260,3 +261,29 @@ def test_hostile_bytes_through_from_bytes_and_an_estimators_unpickling():
         fresh = FastMLPRegressor.__new__(FastMLPRegressor)
         with pytest.raises(ValueError, match="<bytes>"):
             fresh.__setstate__({**state, "_network_npz": data})
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_load_refuses_what_is_not_a_regular_file_at_once(tmp_path, kind):
+    if kind == "fifo":
+        path = tmp_path / "model.npz"
+        os.mkfifo(path)  # opening it to read would wait for a writer forever
+    else:
+        path = "/dev/zero"  # reads never end
+        if not os.path.exists(path):
+            pytest.skip("no /dev/zero")
+    box = []
+
+    def load():
+        try:
+            fn.load(path)
+        except Exception as exc:  # handed to the test's thread
+            box.append(exc)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    loader.join(timeout=10)
+    assert not loader.is_alive(), f"load({str(path)!r}) still waits after 10 s"
+    assert isinstance(box[0], ValueError), box
+    assert str(path) in str(box[0]) and "not a regular file" in str(box[0])
