@@ -228,9 +228,10 @@ def test_a_float32_memmap_is_converted_once_for_a_float64_network(tmp_path):
     _, peak = _peak(lambda: net.fit(X_map, y, epochs=1, learning_rate=0.01))
     converted = X_map.size * 8
     assert converted <= peak < 1.5 * converted, f"{peak / 1e6:.1f} MB"
-    # predict converts such an X once too (and nothing for an X of its own dtype).
-    _, peak = _peak(lambda: net.predict(X_map))
-    assert converted <= peak < 1.5 * converted, f"{peak / 1e6:.1f} MB"
+    # predict and evaluate convert such an X once too (nothing for one of their dtype).
+    for run in (lambda: net.predict(X_map), lambda: net.evaluate(X_map, y)):
+        _, peak = _peak(run)
+        assert converted <= peak < 1.5 * converted, f"{peak / 1e6:.1f} MB"
     X64 = X_map.astype(np.float64)
     _, peak = _peak(lambda: net.predict(X64))
     assert peak < converted / 4, f"{peak / 1e6:.1f} MB"
