@@ -294,3 +294,35 @@ def test_load_refuses_what_is_not_a_regular_file_at_once(tmp_path, kind):
     assert not loader.is_alive(), f"load({str(path)!r}) still waits after 10 s"
     assert isinstance(box[0], ValueError), box
     assert str(path) in str(box[0]) and "not a regular file" in str(box[0])
+
+
+# -- the same seed in threads that run at once ----------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fits_running_at_once_in_threads_give_each_its_own_bits(dtype):
+    rng = np.random.default_rng(7)
+    Xs = rng.standard_normal((256, 64)).astype(dtype)
+    ys = rng.integers(0, 10, 256)
+    # The unblocked and blocked per-sample loops, and minibatch Adam at a set count.
+    paths = {"persample": (16, 1), "blocked": (256, 1), "minibatch": (256, 16)}
+
+    def run(path):
+        hidden, batch = paths[path]
+        layers = [fn.Dense(64, hidden), fn.ReLU(), fn.Dense(hidden, 10)]
+        net = fn.Network(layers, loss="cross_entropy", dtype=dtype, seed=0, threads=1)
+        opt = "adam" if batch > 1 else "sgd"
+        net.fit(Xs, ys, epochs=2, learning_rate=0.01, batch_size=batch, optimizer=opt)
+        return net.params.tobytes()
+
+    alone = {path: run(path) for path in paths}
+    together: list[tuple[str, bytes]] = []
+    threads = [
+        threading.Thread(target=lambda p=path: together.append((p, run(p))))
+        for path in [*paths, *paths]  # each path twice, all at once
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(together) == 2 * len(paths)
+    for path, params in together:
+        assert params == alone[path], f"{path} differs when run beside other fits"
