@@ -403,13 +403,13 @@ class Network:
         Raises
         ------
         TrainingDivergedError
-            If a loss turns non-finite; the weights, the optimizer's state and its
-            step count are restored to their values at the start of that epoch.
+            If a loss turns non-finite; weights, optimizer state, step count and
+            shuffling state are restored to those at the start of that epoch.
         KeyboardInterrupt
             On Ctrl-C, within milliseconds. The network is left as it was at the end
-            of the last completed epoch (weights, optimizer state and step count
-            alike; ``stopped_epoch`` counts the epochs this call completed), and
-            predicts and trains on from there.
+            of the last completed epoch (weights, optimizer state, step count and
+            shuffling state alike; ``stopped_epoch`` counts the epochs this call
+            completed), and predicts and trains on from there.
 
         Notes
         -----
@@ -467,11 +467,17 @@ class Network:
                 # small network's epoch.
                 order = np.tile(rows, (count, 1))
                 if shuffle:
+                    drawn_from = self.rng_state
                     order = self._rng.permuted(order, axis=1)
-                if per_sample:
-                    losses = self._run_sgd(X, Y, order, rates[0], done)
-                else:
-                    losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                try:
+                    if per_sample:
+                        losses = self._run_sgd(X, Y, order, rates[0], done)
+                    else:
+                        losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                except (KeyboardInterrupt, TrainingDivergedError):
+                    if shuffle:  # as if only the completed epochs had been shuffled
+                        self._rewind_shuffle(drawn_from, rows, self.stopped_epoch - done)
+                    raise
             # Kept current, so that Ctrl-C in validation or a callback finds the count.
             self.stopped_epoch = done + len(losses)
             if not per_epoch:
@@ -502,6 +508,12 @@ class Network:
                 self.params[:] = best_params
         self.stopped_epoch = done
         return history
+
+    def _rewind_shuffle(self, state: dict, rows: np.ndarray, epochs: int) -> None:
+        """Set the shuffling generator to ``state`` advanced by ``epochs`` shuffles."""
+        self.rng_state = state
+        if epochs > 0:  # each epoch's shuffle draws from the generator in turn
+            self._rng.permuted(np.tile(rows, (epochs, 1)), axis=1)
 
     def _resolve_optimizer(self, spec) -> Optimizer:
         current = self.optimizer
@@ -563,6 +575,7 @@ class Network:
     def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
         # The kernels restore the epoch's starting weights before they return early.
         if completed < order.shape[0]:
+            self.stopped_epoch = done + completed
             raise self._diverged(done + completed + 1, learning_rate)
         return epoch_loss.tolist()
 

@@ -9,6 +9,7 @@ import copy
 import io
 import os
 import pickle
+import re
 import threading
 import tracemalloc
 import zipfile
@@ -159,6 +160,26 @@ def test_divergence_restores_every_optimizers_state(backend, optimizer, batch_si
     kw["learning_rate"] = 1e-6
     net.fit(X, Y, epochs=2, **kw)
     assert np.isfinite(net.params).all()
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_divergence_inside_one_compiled_call_rewinds_the_shuffling_state(backend):
+    # No per-epoch work: the epochs run in one call, whose shuffles are drawn at once.
+    kw = {"learning_rate": 1.0, "shuffle": True}
+    net = _small(backend)
+    with pytest.raises(fn.TrainingDivergedError) as info:
+        net.fit(X * 10, Y * 100, epochs=50, **kw)
+    epoch = int(re.search(r"at epoch (\d+)", str(info.value))[1])
+    assert epoch > 2
+    # The state is that of the same fit stopped before the diverging epoch, the
+    # generator that shuffles included: saved now, it holds one moment.
+    twin = _small(backend)
+    twin.fit(X * 10, Y * 100, epochs=epoch - 1, **kw)
+    assert np.array_equal(net.params, twin.params)
+    assert net.rng_state == twin.rng_state
+    with pytest.raises(fn.TrainingDivergedError, match="at epoch 1:"):
+        net.fit(X, Y, epochs=50, learning_rate=1e200, batch_size=8, optimizer="adam", shuffle=True)
+    assert net.rng_state == twin.rng_state
 
 
 # -- the fused Sigmoid in float32 ------------------------------------------------------
