@@ -323,8 +323,8 @@ def test_fits_running_at_once_in_threads_give_each_its_own_bits(dtype):
     rng = np.random.default_rng(7)
     Xs = rng.standard_normal((256, 64)).astype(dtype)
     ys = rng.integers(0, 10, 256)
-    # The unblocked and blocked per-sample loops, and minibatch Adam at a set count.
-    paths = {"persample": (16, 1), "blocked": (256, 1), "minibatch": (256, 16)}
+    # The blocked per-sample loop and minibatch Adam at a set count.
+    paths = {"blocked": (256, 1), "minibatch": (256, 16)}
 
     def run(path):
         hidden, batch = paths[path]
