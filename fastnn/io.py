@@ -36,7 +36,9 @@ import io
 import json
 import math
 import numbers
+import os
 import re
+import stat
 from typing import Any
 
 import numpy as np
@@ -440,10 +442,12 @@ def load(path) -> Network:
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is not a fastnn model, is corrupt or truncated, was modified
-        after it was written (checksum mismatch), declares sizes its content cannot
-        hold, or has a newer format version. The message names the file and the
-        problem; nothing is allocated beyond what the file's own size allows.
+        If the path is not a regular file (a directory, FIFO or device is refused
+        without reading it), or the file is not a fastnn model, is corrupt or
+        truncated, was modified after it was written (checksum mismatch), declares
+        sizes its content cannot hold, or has a newer format version. The message
+        names the file and the problem; nothing is allocated beyond what the file's
+        own size allows.
     """
     path = _check_path(path)
     with _open(path) as f:
@@ -451,13 +455,24 @@ def load(path) -> Network:
 
 
 def _open(path: str):
-    """``path`` opened for reading; an unreadable file is a ValueError naming it."""
+    """``path`` opened for reading. An unreadable path, or one that is not a regular
+    file (a directory, FIFO or device, refused without reading it), is a ValueError
+    naming it."""
+    # Non-blocking, so that a FIFO is refused at once instead of waiting for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        return open(path, "rb")
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _fail(path, f"it cannot be read ({type(exc).__name__}: {exc})") from exc
+    f = open(fd, "rb")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        f.close()
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise _fail(path, f"it is not a regular file but {kind}: pass a model file")
+    return f
 
 
 def _build(source, path: str, backend: str | None = None) -> Network:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import numbers
@@ -156,7 +157,14 @@ class Network:
         return get_ops(self.backend)
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
+        # Copies of one moment between updates, as save takes them: pickle and
+        # deepcopy read the state after this returns, while a fit in another
+        # thread may go on changing it. The layers' views are rebound to these.
+        with self._lock:
+            state = dict(self.__dict__)
+            state["_params"] = self._params.copy()
+            state["optimizer"] = copy.deepcopy(self.optimizer)
+            state["_rng"] = copy.deepcopy(self._rng)
         state.pop("_lock", None)  # locks don't pickle; each copy gets its own
         return state
 
@@ -402,13 +410,13 @@ class Network:
         Raises
         ------
         TrainingDivergedError
-            If a loss turns non-finite; the weights, the optimizer's state and its
-            step count are restored to their values at the start of that epoch.
+            If a loss turns non-finite; weights, optimizer state, step count and
+            shuffling state are restored to those at the start of that epoch.
         KeyboardInterrupt
             On Ctrl-C, within milliseconds. The network is left as it was at the end
-            of the last completed epoch (weights, optimizer state and step count
-            alike; ``stopped_epoch`` counts the epochs this call completed), and
-            predicts and trains on from there.
+            of the last completed epoch (weights, optimizer state, step count and
+            shuffling state alike; ``stopped_epoch`` counts the epochs this call
+            completed), and predicts and trains on from there.
 
         Notes
         -----
@@ -452,7 +460,7 @@ class Network:
         per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
         best, best_params, waited = np.inf, None, 0
-        done = 0
+        done = self.stopped_epoch = 0
         while done < epochs:
             count = min(chunk, epochs - done)
             if isinstance(schedule, Constant):
@@ -466,11 +474,19 @@ class Network:
                 # small network's epoch.
                 order = np.tile(rows, (count, 1))
                 if shuffle:
+                    drawn_from = self.rng_state
                     order = self._rng.permuted(order, axis=1)
-                if per_sample:
-                    losses = self._run_sgd(X, Y, order, rates[0], done)
-                else:
-                    losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                try:
+                    if per_sample:
+                        losses = self._run_sgd(X, Y, order, rates[0], done)
+                    else:
+                        losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                except (KeyboardInterrupt, TrainingDivergedError):
+                    if shuffle:  # as if only the completed epochs had been shuffled
+                        self._rewind_shuffle(drawn_from, rows, self.stopped_epoch - done)
+                    raise
+            # Kept current, so that Ctrl-C in validation or a callback finds the count.
+            self.stopped_epoch = done + len(losses)
             if not per_epoch:
                 # Nothing runs between epochs: one list operation, not a Python loop
                 # per epoch, which would cost a tenth of a 10,000-epoch XOR fit.
@@ -499,6 +515,12 @@ class Network:
                 self.params[:] = best_params
         self.stopped_epoch = done
         return history
+
+    def _rewind_shuffle(self, state: dict, rows: np.ndarray, epochs: int) -> None:
+        """Set the shuffling generator to ``state`` advanced by ``epochs`` shuffles."""
+        self.rng_state = state
+        if epochs > 0:  # each epoch's shuffle draws from the generator in turn
+            self._rng.permuted(np.tile(rows, (epochs, 1)), axis=1)
 
     def _resolve_optimizer(self, spec) -> Optimizer:
         current = self.optimizer
@@ -560,6 +582,7 @@ class Network:
     def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
         # The kernels restore the epoch's starting weights before they return early.
         if completed < order.shape[0]:
+            self.stopped_epoch = done + completed
             raise self._diverged(done + completed + 1, learning_rate)
         return epoch_loss.tolist()
 
