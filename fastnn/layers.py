@@ -342,12 +342,8 @@ class Activation(Layer):
     def plan_entry(self) -> PlanEntry:
         return PlanEntry(self.code, hyp=(self.alpha,))
 
-    def onnx_attributes(self) -> dict[str, Any]:
-        """The attributes of the layer's ONNX node."""
-        return {}
-
     def onnx_nodes(self, graph, x: str, index: int) -> str:
-        return graph.node(self.onnx_op, [x], **self.onnx_attributes())
+        return graph.node(self.onnx_op, [x])
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(input, dtype=self.dtype)

@@ -306,18 +306,20 @@ _SHORT = 8
 
 @serial(inline="always")
 def _grad_in_place_short(kind, y, y0, g, g0, n, alpha):
-    a = y.dtype.type(alpha)
-    for i in range(n):
-        v = y[U(y0) + U(i)]
-        j = U(g0) + U(i)
-        if kind == TANH:
-            g[j] = _tanh_grad(v, g[j])
-        elif kind == SIGMOID:
-            g[j] = _sigmoid_grad(v, g[j])
-        elif kind == RELU:
-            g[j] = _relu_grad(v, g[j])
-        elif kind == LEAKY_RELU:
-            g[j] = _leaky_relu_grad(v, g[j], a)
+    # One loop per kind: no test of ``kind`` per value.
+    if kind == TANH:
+        for i in range(n):
+            g[U(g0) + U(i)] = _tanh_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == SIGMOID:
+        for i in range(n):
+            g[U(g0) + U(i)] = _sigmoid_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == RELU:
+        for i in range(n):
+            g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == LEAKY_RELU:
+        a = y.dtype.type(alpha)
+        for i in range(n):
+            g[U(g0) + U(i)] = _leaky_relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)], a)
 
 
 # A tanh of so few values costs less as scalar calls than as one call of the loop.
