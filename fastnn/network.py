@@ -19,7 +19,7 @@ from .layers import Dense, Layer, ReLU, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import build_plan, sgd_block
-from .threads import blas_threads, default_threads, idle_cores
+from .threads import blas_threads, default_threads, idle_cores, numba_threads
 from .validation import (
     check_array,
     check_bool,
@@ -230,18 +230,14 @@ class Network:
         else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
 
-    def _threads_for(self, rows: int, *, any_count: bool = False) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products.
-
-        Without a set ``threads``, no more than the cores that other processes leave
-        idle: a BLAS thread waiting for a busy core holds up the others at every
-        product. A set ``threads`` is kept, since minibatch results depend on the
-        BLAS thread count, unless ``any_count`` says the caller's do not (predict).
+    def _threads_for(self, rows: int) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products: at most
+        ``n_threads``, and no more than the cores that other processes leave idle, a
+        set ``threads`` included (a thread waiting for a busy core holds up the
+        others). No result of fit or predict depends on the count.
         """
         threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
-        if threads > 1 and (self.threads is None or any_count):
-            threads = min(threads, idle_cores())
-        return threads
+        return min(threads, idle_cores()) if threads > 1 else threads
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -586,7 +582,12 @@ class Network:
             X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
             state_a, state_b, step, epoch_loss, snapshot,
         )  # fmt: skip
-        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
+        threads = self._threads_for(min(batch_size, order.shape[1]))
+        if self.backend == "numba":
+            # The engine runs its tasks on Numba's threads, each product on one BLAS
+            # thread: the same bits at any thread count.
+            run, threads = numba_threads(threads, run), 1
+        with blas_threads(threads):
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
@@ -595,7 +596,7 @@ class Network:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self._threads_for(X.shape[0], any_count=True)
+        threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         # The compiled forward pass calls no BLAS; the NumPy twin's products do.
         calls_blas = self.backend != "numba"

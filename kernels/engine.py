@@ -20,12 +20,13 @@ matrix in most networks, and the arithmetic is unchanged.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ..codes import DENSE, RELU
 from . import activations, dense, losses, optimizers
 from .activations import activation_backward, activation_forward, copy_flat
-from .config import bare, ordered, serial
+from .config import bare, ordered, parallel, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
@@ -420,6 +421,93 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stri
             i += 1
 
 
+#: Units per task in a minibatch step. Every matrix product of a step is cut into
+#: tasks of this many output units (rows of W·A or of dW), each a single-threaded
+#: BLAS call whose shape is fixed by the layer and the batch, and the optimizer's
+#: step into ranges of STEP_RANGE parameters: a task's bits are the same whichever
+#: thread runs it, so no result depends on the thread count, and no sum is split
+#: across threads.
+UNITS = 128
+STEP_RANGE = 1 << 16
+# The phases of a step.
+FORWARD = 0  # a Dense layer's Z = f(W·A + b)
+BACKWARD = 1  # its dW = G·Aᵀ, db and l2; and Gin = Wᵀ·G back through the activations
+STEP = 2  # the optimizer's step
+
+
+@serial
+def _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
+    """Task ``c`` of phase ``op`` for Dense layer ``i``. A FORWARD task computes units
+    c·UNITS onwards of the layer's output; a BACKWARD task those units' gradients,
+    except task 0 of a layer that passes a gradient back, which computes all of
+    Gin; a STEP task parameters c·STEP_RANGE onwards. Tasks of one phase write
+    disjoint parts and read only what earlier phases wrote. ``net`` holds the step's
+    arrays (see ``fit_minibatch``)."""
+    kinds, n_in, n_out, p_off, a_off, params, grads, Xb, acts, hyper, state_a, state_b = net
+    if op == STEP:
+        a = c * STEP_RANGE
+        b = min(params.size, a + STEP_RANGE)
+        optimizer_step(opt_kind, params[a:b], grads[a:b], state_a[a:b], state_b[a:b], lr,
+                       hyper, step)  # fmt: skip
+        return
+    W, bias = _weights(params, p_off, n_out, n_in, i)
+    if op == FORWARD:
+        a = c * UNITS
+        b = min(n_out[i], a + UNITS)
+        fused = i + 1 < kinds.size and kinds[i + 1] != DENSE
+        j = i + 1 if fused else i
+        dst = _block(acts, stride * a_off[j], n_out[i], rows)[a:b]
+        if i == 0:
+            np.dot(W[a:b], Xb.T, dst)
+        else:
+            np.dot(W[a:b], _block(acts, stride * a_off[i - 1], n_in[i], rows), dst)
+        _bias_activation(kinds[j] if fused else DENSE, dst, bias[a:b])
+        return
+    if i > _first_dense(kinds):
+        if c == 0:
+            # One task: W[:, a:b]ᵀ as a BLAS operand would take a copy of W.
+            np.dot(W.T, G, Gin)
+            h = i - 1
+            while kinds[h] != DENSE:  # the activations between the previous Dense and i
+                activation_backward(kinds[h], _block(acts, stride * a_off[h], n_out[h], rows),
+                                    Gin, Gin)  # fmt: skip
+                h -= 1
+            return
+        c -= 1
+    a = c * UNITS
+    b = min(n_out[i], a + UNITS)
+    dW, db = _weights(grads, p_off, n_out, n_in, i)
+    if i == 0:
+        np.dot(G[a:b], Xb, dW[a:b])
+    else:
+        np.dot(G[a:b], _block(acts, stride * a_off[i - 1], n_in[i], rows).T, dW[a:b])
+    for r in range(a, b):
+        acc = params.dtype.type(0)
+        g = G[r]
+        for col in range(rows):
+            acc += g[col]
+        db[r] = acc
+    if l2 > 0:
+        _add_scaled(dW[a:b], W[a:b], l2)
+
+
+@parallel
+def _tasks(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
+    """Tasks 0 .. count-1 of a phase, on the calling thread's Numba thread count, which
+    take them one at a time (``fastnn.threads.numba_threads`` sets both)."""
+    for c in numba.prange(count):
+        _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
+
+
+@serial
+def _phase(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
+    """Tasks 0 .. count-1 of phase ``op``: in parallel when there are several."""
+    if count > 1:
+        _tasks(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
+    else:
+        _task(op, i, 0, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
+
+
 @serial
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
@@ -436,9 +524,10 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     start of the epoch: ``snapshot`` holds 3 × params.size values for them.
 
     A batch is held feature-major, one column per sample, so the products are the
-    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G.
+    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G. Each layer's products run
+    as tasks of ``UNITS`` units (see there) on Numba's threads,
+    with BLAS on one thread: the result is bit for bit the same at any thread count.
     """
-    dt = params.dtype
     n_epochs, n = order.shape
     B = min(batch, n)
     last = kinds.size - 1
@@ -467,19 +556,37 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             copy_flat(state_a, ZERO, snapshot, size, size)
             copy_flat(state_b, ZERO, snapshot, 2 * size, size)
         step0 = step[0]
+        lr = learning_rates[e]
         total = 0.0
         for start in range(0, n, B):
             if stop[0] != 0:
                 total = np.nan  # restored, as after a divergence
                 break
             rows = min(B, n - start)
-            Xb = _block(xb, 0, rows, n_in[0])
             Yb = _block(yb, 0, rows, k)
             for t in range(rows):
                 s = order[e, start + t]
                 copy_flat(xf, s * nf, xb, t * nf, nf)
                 copy_flat(yf, s * k, yb, t * k, k)
-            _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
+            Xb = _block(xb, 0, rows, n_in[0])
+            net = (kinds, n_in, n_out, p_off, a_off, params, grads, Xb, acts, hyper, state_a,
+                   state_b)  # fmt: skip
+            G = Gin = _block(grad_a, 0, k, rows)  # placeholders until the loss gradient
+            i = 0
+            if kinds[0] != DENSE:
+                dst = _block(acts, 0, n_out[0], rows)
+                _transpose(Xb, dst)
+                activation_forward(kinds[0], dst, dst)
+                i = 1
+            while i < kinds.size:
+                if kinds[i] == DENSE:
+                    count = (n_out[i] + UNITS - 1) // UNITS
+                    _phase(FORWARD, i, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
+                    i += 2 if i + 1 < kinds.size and kinds[i + 1] != DENSE else 1
+                else:  # an activation after another activation
+                    src = _block(acts, B * a_off[i - 1], n_out[i - 1], rows)
+                    activation_forward(kinds[i], src, _block(acts, B * a_off[i], n_out[i], rows))
+                    i += 1
             # The loss works on samples in rows: transpose the (k, rows) output.
             Zb = _block(zb, 0, rows, k)
             _transpose(_block(acts, B * a_off[last], k, rows), Zb)
@@ -488,35 +595,28 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             if not np.isfinite(loss):
                 break
             batch_loss_grad(loss_kind, Yb, Zb, Zb)
-            G = _block(grad_a, 0, k, rows)
             _transpose(Zb, G)
+            i = last
+            while kinds[i] != DENSE:  # activations after the last Dense layer
+                activation_backward(kinds[i], _block(acts, B * a_off[i], n_out[i], rows), G, G)
+                i -= 1
+            step[0] += 1
             use_a = True
-            for i in range(last, first_dense - 1, -1):
-                if kinds[i] != DENSE:
-                    activation_backward(kinds[i], _block(acts, B * a_off[i], n_out[i], rows), G, G)
-                    continue
-                W, _ = _weights(params, p_off, n_out, n_in, i)
-                dW, db = _weights(grads, p_off, n_out, n_in, i)
-                if i == 0:
-                    np.dot(G, Xb, dW)
-                else:
-                    np.dot(G, _block(acts, B * a_off[i - 1], n_in[i], rows).T, dW)
-                for r in range(n_out[i]):
-                    acc = dt.type(0)
-                    g = G[r]
-                    for c in range(rows):
-                        acc += g[c]
-                    db[r] = acc
-                if l2 > 0:
-                    _add_scaled(dW, W, l2)
+            while True:
+                count = (n_out[i] + UNITS - 1) // UNITS
                 if i > first_dense:
                     Gin = _block(grad_b if use_a else grad_a, 0, n_in[i], rows)
-                    np.dot(W.T, G, Gin)
-                    G = Gin
-                    use_a = not use_a
-            step[0] += 1
-            optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
-                           hyper, step[0])  # fmt: skip
+                    count += 1
+                _phase(BACKWARD, i, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
+                if i == first_dense:
+                    break
+                G = Gin
+                use_a = not use_a
+                i -= 1
+                while kinds[i] != DENSE:
+                    i -= 1
+            count = (size + STEP_RANGE - 1) // STEP_RANGE
+            _phase(STEP, 0, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             # The optimizer goes back to the same moment as the weights.
             if stateful:
