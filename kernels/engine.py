@@ -422,14 +422,12 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stri
 
 
 #: Units per task in a minibatch step. Every matrix product of a step is cut into
-#: tasks of this many output units (rows of W·A or of dW), each a single-threaded
-#: BLAS call whose shape is fixed by the layer and the batch, and the optimizer's
-#: step into ranges of STEP_RANGE parameters: a task's bits are the same whichever
-#: thread runs it, so no result depends on the thread count, and no sum is split
-#: across threads.
+#: tasks of this many output units (rows of W·A or of dW), each a single-threaded BLAS
+#: call of a shape fixed by the layer and the batch, and the optimizer's step into
+#: ranges of STEP_RANGE parameters: a task's bits are the same whichever thread runs
+#: it, and no sum is split between threads, so no result depends on the thread count.
 UNITS = 128
 STEP_RANGE = 1 << 16
-# The phases of a step.
 FORWARD = 0  # a Dense layer's Z = f(W·A + b)
 BACKWARD = 1  # its dW = G·Aᵀ, db and l2; and Gin = Wᵀ·G back through the activations
 STEP = 2  # the optimizer's step
@@ -492,23 +490,17 @@ def _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
 
 
 @parallel
-def _tasks(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
-    """Tasks 0 .. count-1 of a phase, on the calling thread's Numba thread count, which
-    take them one at a time (``fastnn.threads.numba_threads`` sets both)."""
-    for c in numba.prange(count):
-        _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
-
-
-@serial
-def _phase(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step):
-    """Tasks 0 .. count-1 of phase ``op``: in parallel when there are several."""
-    if count > 1:
-        _tasks(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
+def _phase(op, i, count, net, G, Gin, rows, stride, l2, opt_kind, lr, step, threads):
+    """Tasks 0 .. count-1 of phase ``op``: on several threads, which take them one at a
+    time (``fastnn.threads.numba_threads`` sets both), or in order on one."""
+    if count > 1 and threads > 1:
+        for c in numba.prange(count):
+            _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
     else:
-        _task(op, i, 0, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
+        for c in range(count):
+            _task(op, i, c, net, G, Gin, rows, stride, l2, opt_kind, lr, step)
 
 
-@serial
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
                   epoch_loss, snapshot, stop):  # fmt: skip
@@ -524,10 +516,21 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
     start of the epoch: ``snapshot`` holds 3 × params.size values for them.
 
     A batch is held feature-major, one column per sample, so the products are the
-    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G. Each layer's products run
-    as tasks of ``UNITS`` units (see there) on Numba's threads,
-    with BLAS on one thread: the result is bit for bit the same at any thread count.
+    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G. They run as tasks (see
+    ``UNITS``) on Numba's threads, with BLAS on one thread: the result is bit for bit
+    the same at any thread count. On one thread no parallel region starts.
     """
+    return _minibatch_epochs(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
+                             learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b,
+                             step, epoch_loss, snapshot, stop, numba.get_num_threads())  # fmt: skip
+
+
+@serial
+def _minibatch_epochs(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
+                      learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
+                      epoch_loss, snapshot, stop, threads):  # fmt: skip
+    """``fit_minibatch`` on ``threads`` threads (Numba's count for the caller's thread,
+    which compiled code cannot read and still be cached)."""
     n_epochs, n = order.shape
     B = min(batch, n)
     last = kinds.size - 1
@@ -580,8 +583,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                 i = 1
             while i < kinds.size:
                 if kinds[i] == DENSE:
-                    count = (n_out[i] + UNITS - 1) // UNITS
-                    _phase(FORWARD, i, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
+                    u = (n_out[i] + UNITS - 1) // UNITS
+                    _phase(FORWARD, i, u, net, G, Gin, rows, B, l2, opt_kind, lr, step[0], threads)
                     i += 2 if i + 1 < kinds.size and kinds[i + 1] != DENSE else 1
                 else:  # an activation after another activation
                     src = _block(acts, B * a_off[i - 1], n_out[i - 1], rows)
@@ -607,7 +610,7 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                 if i > first_dense:
                     Gin = _block(grad_b if use_a else grad_a, 0, n_in[i], rows)
                     count += 1
-                _phase(BACKWARD, i, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
+                _phase(BACKWARD, i, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0], threads)
                 if i == first_dense:
                     break
                 G = Gin
@@ -616,7 +619,7 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
                 while kinds[i] != DENSE:
                     i -= 1
             count = (size + STEP_RANGE - 1) // STEP_RANGE
-            _phase(STEP, 0, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0])
+            _phase(STEP, 0, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0], threads)
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             # The optimizer goes back to the same moment as the weights.
             if stateful:
