@@ -6,7 +6,9 @@ predict splits its rows across Python threads. Either way a result is the same b
 at any thread count, so the count is free to follow the load. Per-sample SGD always
 runs on one thread. Every kernel releases the GIL and may be called from several
 Python threads at once (Numba's ``omp`` and ``tbb`` threading layers allow that;
-its ``workqueue`` layer, used only when neither is installed, does not).
+its ``workqueue`` layer, used only when neither is installed, does not). A fit on
+one thread starts no Numba thread pool; once one has, a process forked from this one
+trains on one thread (GNU OpenMP is not fork-safe), with the same results.
 
 A thread that waits for one on a busy core holds up the step: when another process
 holds one of the cores, BLAS's spinning threads made two threads many times slower
@@ -109,17 +111,29 @@ def blas_threads(n: int) -> Iterator[None]:
         yield
 
 
+#: The process that started Numba's thread pool, if one did.
+_pool_pid: int | None = None
+
+
 def numba_threads(n: int, run: Callable[..., T]) -> Callable[..., T]:
     """``run``, with the Numba parallel regions it starts on ``n`` threads (at most
     Numba's pool, ``NUMBA_NUM_THREADS``) that take their iterations one at a time, so
     a thread that the system holds back delays only the task it has. Both settings
-    belong to the calling thread, so they are made in whichever thread calls ``run``."""
+    belong to the calling thread, so they are made in whichever thread calls ``run``.
+    One thread in a process forked after its parent started the pool."""
 
     def call(*args: Any) -> T:
+        global _pool_pid
         import numba
 
+        count = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        if count > 1:
+            if _pool_pid not in (None, os.getpid()):
+                count = 1  # the pool is the parent's: in a fork, it would abort
+            else:
+                _pool_pid = os.getpid()
         threads = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(count)
         chunk = numba.set_parallel_chunksize(1)
         try:
             return run(*args)

@@ -80,3 +80,35 @@ def test_in_process_thread_counts_and_the_twin_agree(monkeypatch):
     assert one.tobytes() == two.tobytes()
     # The NumPy twin sums each product whole, in its own order: close, not the same bits.
     np.testing.assert_allclose(one, fit(1, backend="numpy"), rtol=1e-10, atol=1e-12)
+
+
+def _fit_on_two_threads() -> bytes:
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((96, 20))
+    layers = [fn.Dense(20, 300), fn.ReLU(), fn.Dense(300, 1)]
+    net = fn.Network(layers, seed=2, threads=2)
+    net.fit(X, X[:, :1], epochs=1, learning_rate=0.01, batch_size=32)
+    return net.params.tobytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_process_forked_after_a_two_thread_fit_trains_to_the_same_bits(monkeypatch):
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs a Numba pool of two threads")
+    monkeypatch.setattr(fastnn.network, "idle_cores", lambda: 64)
+    monkeypatch.setattr(fastnn.network, "WORK_PER_THREAD", 1)
+    expected = _fit_on_two_threads()  # starts the thread pool in this process
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: GNU OpenMP's pool would abort it
+        try:
+            os.write(write, _fit_on_two_threads())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        got = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert got == expected
