@@ -32,8 +32,8 @@ from .validation import (
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
 PREDICT_BLOCK = 256
-#: Multiply-adds per extra thread: below this, waking BLAS threads costs more than
-#: the work they would share.
+#: Multiply-adds per extra thread: below this, waking threads costs more than the
+#: work they would share.
 WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
