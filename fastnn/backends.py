@@ -3,7 +3,7 @@ implementation provides.
 
 ``Backend`` declares, once, the kernels the Python side calls through
 ``get_ops(backend)`` (``Network._ops``, ``Layer._ops``): the compiled kernels in
-``fastnn.kernels`` (``fastnn.kernels.engine.fit_minibatch``, say) and their NumPy
+``fastnn.kernels`` (``fastnn.kernels.minibatch.fit_minibatch``, say) and their NumPy
 twins of the same name in ``fastnn.reference`` (``fastnn.reference.engine``) both
 provide them, with these signatures (``tests/test_registry.py`` checks that).
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from . import interrupt
 from .backends import get_ops
-from .layers import Dense, Layer, Sigmoid
+from .layers import Dense, Layer, Sigmoid, check_unowned
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
 from .plan import Plan, build_plan, sgd_block
-from .threads import blas_threads, default_threads, idle_cores
+from .threads import blas_threads, default_threads, idle_cores, numba_threads
 from .validation import (
     check_array,
     check_bool,
@@ -33,8 +33,8 @@ from .validation import (
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
 PREDICT_BLOCK = 256
-#: Multiply-adds per extra thread: below this, waking BLAS threads costs more than
-#: the work they would share.
+#: Multiply-adds per extra thread: below this, waking threads costs more than the
+#: work they would share.
 WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
@@ -50,26 +50,6 @@ VALIDATION_BLOCK = 1024
 
 class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
-
-
-def _check_unowned(layers: list[Layer]) -> None:
-    """Raise if a layer already belongs to a live network, or appears twice: a layer's
-    weights are views into one network's buffer, so two owners would disagree."""
-    seen: dict[int, int] = {}
-    for i, layer in enumerate(layers):
-        if id(layer) in seen:
-            raise ValueError(
-                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
-                "give every position a layer of its own, e.g. Dense(3, 3) twice"
-            )
-        seen[id(layer)] = i
-        if layer.owner is not None:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
-                "weights it holds: build fresh layers for each network (e.g. "
-                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
-                "copy.deepcopy(layers)"
-            )
 
 
 def _engine_plan(layers: list[Layer], loss: str) -> Plan:
@@ -136,7 +116,7 @@ class Network:
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
         self._plan = _engine_plan(layers, loss)
-        _check_unowned(layers)
+        check_unowned(layers)
         self.layers = layers
         self.loss = loss
         self.backend = backend
@@ -244,18 +224,14 @@ class Network:
         else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
 
-    def _threads_for(self, rows: int, *, any_count: bool = False) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products.
-
-        Without a set ``threads``, no more than the cores that other processes leave
-        idle: a BLAS thread waiting for a busy core holds up the others at every
-        product. A set ``threads`` is kept, since minibatch results depend on the
-        BLAS thread count, unless ``any_count`` says the caller's do not (predict).
+    def _threads_for(self, rows: int) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products: at most
+        ``n_threads``, and no more than the cores that other processes leave idle, a
+        set ``threads`` included (a thread waiting for a busy core holds up the
+        others). No result of fit or predict depends on the count.
         """
         threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
-        if threads > 1 and (self.threads is None or any_count):
-            threads = min(threads, idle_cores())
-        return threads
+        return min(threads, idle_cores()) if threads > 1 else threads
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -615,7 +591,12 @@ class Network:
             self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
             epoch_loss, snapshot,
         )  # fmt: skip
-        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
+        threads = self._threads_for(min(batch_size, order.shape[1]))
+        if self.backend == "numba":
+            # The engine runs its tasks on Numba's threads, each product on one BLAS
+            # thread: the same bits at any thread count.
+            run, threads = numba_threads(threads, run), 1
+        with blas_threads(threads):
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
@@ -624,7 +605,7 @@ class Network:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self._threads_for(X.shape[0], any_count=True)
+        threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         # The compiled forward pass calls no BLAS; the NumPy twin's products do.
         calls_blas = self.backend != "numba"

@@ -39,7 +39,8 @@ from .dense import (
     dense_weight_grad,
     sgd_update,
 )
-from .engine import fit_minibatch, fit_sgd, fit_sgd_blocked, forward_batch
+from .engine import fit_sgd, fit_sgd_blocked, forward_batch
+from .minibatch import fit_minibatch
 from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,

@@ -27,11 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..codes import DENSE, RELU
-from . import activations, dense, losses, optimizers
-from .activations import activation_backward, activation_forward, copy_flat
+from . import activations, dense, losses
+from .activations import activation_forward, copy_flat
 from .config import bare, ordered, serial
-from .losses import batch_loss, batch_loss_grad
-from .optimizers import optimizer_step
 
 U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
 # An int64 zero offset. A literal 0 passed to a compiled helper is typed Literal[int](0),
@@ -425,114 +423,6 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, hyp, params, Xb, acts, cols,
             dst = _block(acts, stride * a_off[i], n_out[i], cols)
             activation_forward(kinds[i], src, dst, hyp[i, 0])
             i += 1
-
-
-@serial
-def fit_minibatch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, batch,
-                  learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
-                  epoch_loss, snapshot, stop):  # fmt: skip
-    """Minibatch training: gradients averaged over each batch (the last may be
-    smaller), then one optimizer step on the whole parameter buffer.
-
-    ``learning_rates[e]`` is epoch e's learning rate; ``l2`` adds l2·W to every
-    weight gradient; ``opt_kind``, ``hyper``, ``state_a``, ``state_b`` select and carry
-    the optimizer (see ``optimizers.optimizer_step``), and ``step[0]`` counts its steps
-    across calls. Returns the number of epochs completed. On a non-finite loss, or
-    when ``stop[0]`` is set (checked before every batch), the parameters, the
-    optimizer's state and its step count are all restored to their values at the
-    start of the epoch: ``snapshot`` holds 3 × params.size values for them.
-
-    A batch is held feature-major, one column per sample, so the products are the
-    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G.
-    """
-    dt = params.dtype
-    n_epochs, n = order.shape
-    B = min(batch, n)
-    last = kinds.size - 1
-    k = n_out[last]
-    widest = _widest(n_in, n_out)
-    sizes = np.array([B * (a_off[-1] + k), B * n_in[0], B * k, B * k, B * widest, B * widest,
-                      params.size])  # fmt: skip
-    buf, at = _arena(params, sizes)
-    acts = buf[at[0] : at[0] + sizes[0]]
-    xb = buf[at[1] : at[1] + sizes[1]]
-    yb = buf[at[2] : at[2] + sizes[2]]
-    zb = buf[at[3] : at[3] + sizes[3]]
-    grad_a = buf[at[4] : at[4] + sizes[4]]
-    grad_b = buf[at[5] : at[5] + sizes[5]]
-    grads = buf[at[6] : at[6] + sizes[6]]
-    grads[:] = 0
-    first_dense = _first_dense(kinds)
-    xf = X.reshape(-1)
-    yf = Y.reshape(-1)
-    nf = n_in[0]
-    size = params.size
-    stateful = opt_kind != optimizers.SGD  # plain SGD's state buffers stay unused
-    for e in range(n_epochs):
-        copy_flat(params, ZERO, snapshot, ZERO, size)
-        if stateful:
-            copy_flat(state_a, ZERO, snapshot, size, size)
-            copy_flat(state_b, ZERO, snapshot, 2 * size, size)
-        step0 = step[0]
-        total = 0.0
-        for start in range(0, n, B):
-            if stop[0] != 0:
-                total = np.nan  # restored, as after a divergence
-                break
-            rows = min(B, n - start)
-            Xb = _block(xb, 0, rows, n_in[0])
-            Yb = _block(yb, 0, rows, k)
-            for t in range(rows):
-                s = order[e, start + t]
-                copy_flat(xf, s * nf, xb, t * nf, nf)
-                copy_flat(yf, s * k, yb, t * k, k)
-            _forward_cols(kinds, n_in, n_out, p_off, a_off, hyp, params, Xb, acts, rows, B)
-            # The loss works on samples in rows: transpose the (k, rows) output.
-            Zb = _block(zb, 0, rows, k)
-            _transpose(_block(acts, B * a_off[last], k, rows), Zb)
-            loss = batch_loss(loss_kind, Yb, Zb)
-            total += loss * rows
-            if not np.isfinite(loss):
-                break
-            batch_loss_grad(loss_kind, Yb, Zb, Zb)
-            G = _block(grad_a, 0, k, rows)
-            _transpose(Zb, G)
-            use_a = True
-            for i in range(last, first_dense - 1, -1):
-                if kinds[i] != DENSE:
-                    y = _block(acts, B * a_off[i], n_out[i], rows)
-                    activation_backward(kinds[i], y, G, G, hyp[i, 0])
-                    continue
-                W, _ = _weights(params, p_off, n_out, n_in, i)
-                dW, db = _weights(grads, p_off, n_out, n_in, i)
-                if i == 0:
-                    np.dot(G, Xb, dW)
-                else:
-                    np.dot(G, _block(acts, B * a_off[i - 1], n_in[i], rows).T, dW)
-                for r in range(n_out[i]):
-                    acc = dt.type(0)
-                    g = G[r]
-                    for c in range(rows):
-                        acc += g[c]
-                    db[r] = acc
-                if l2 > 0:
-                    _add_scaled(dW, W, l2)
-                if i > first_dense:
-                    Gin = _block(grad_b if use_a else grad_a, 0, n_in[i], rows)
-                    np.dot(W.T, G, Gin)
-                    G = Gin
-                    use_a = not use_a
-            step[0] += 1
-            optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
-                           hyper, step[0])  # fmt: skip
-        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
-            # The optimizer goes back to the same moment as the weights.
-            if stateful:
-                copy_flat(snapshot, size, state_a, ZERO, size)
-                copy_flat(snapshot, 2 * size, state_b, ZERO, size)
-            step[0] = step0
-            return e
-    return n_epochs
 
 
 @bare
