@@ -40,7 +40,6 @@ from .dense import (
     sgd_update,
 )
 from .engine import fit_sgd, fit_sgd_blocked, forward_batch
-from .minibatch import fit_minibatch
 from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,
@@ -56,6 +55,7 @@ from .losses import (
     output_transform,
     softmax,
 )
+from .minibatch import fit_minibatch
 from .optimizers import adam_step, momentum_step, optimizer_step
 
 __all__ = [
