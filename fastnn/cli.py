@@ -22,10 +22,11 @@ import numpy as np
 
 from . import __version__
 from .cli_common import EXIT_USAGE, PROG, CLIError, output_path, require
+from .codes import LOSS_CODES
+from .layers import ACTIVATIONS
+from .validation import check_positive_int
 
 BENCH_INSTALL_HINT = 'pip install ".[cli,bench]" (from a fastnn checkout)'
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,13 +38,16 @@ class _Parser(argparse.ArgumentParser):
 
 # -- argument types -------------------------------------------------------------------
 def _positive_int(text: str) -> int:
+    """An option's text as an integer >= 1 (``validation.check_positive_int``); the
+    error quotes the text, as argparse prefixes the option's name."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    try:
+        return check_positive_int("value", value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1") from None
 
 
 def _positive_float(text: str) -> float:
@@ -69,18 +73,12 @@ def _fraction(text: str) -> float:
 def _layer_sizes(text: str) -> list[int]:
     if not text.strip():
         return []  # no hidden layers: a linear model
-    sizes = []
-    for part in text.split(","):
-        try:
-            size = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a comma-separated list of layer widths, e.g. 64,32"
-            ) from None
-        if size < 1:
-            raise argparse.ArgumentTypeError(f"{text!r}: every layer width must be at least 1")
-        sizes.append(size)
-    return sizes
+    try:
+        return [_positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of layer widths, e.g. 64,32 ({exc})"
+        ) from None
 
 
 # -- demo -----------------------------------------------------------------------------
@@ -91,7 +89,8 @@ def _timed_fit(net, X, Y, **kwargs) -> tuple[dict, float]:
 
 
 def cmd_demo(args) -> int:
-    from . import Dense, Network, Tanh
+    from . import Network
+    from .builders import mlp
     from .commands import build_network
     from .datasets import load_digits, xor
     from .plotting import plot_decision_surface, plot_loss_curves
@@ -103,8 +102,7 @@ def cmd_demo(args) -> int:
     xor_epochs, digit_epochs = (200, 3) if args.quick else (1000, 20)
 
     def xor_net(backend):
-        layers = [Dense(2, 3), Tanh(), Dense(3, 1), Tanh()]
-        return Network(layers, loss="mse", backend=backend, seed=args.seed)
+        return Network(mlp([2, 3, 1], "tanh", "tanh"), loss="mse", backend=backend, seed=args.seed)
 
     # Compile (or load from Numba's on-disk cache) every kernel before timing.
     start = time.perf_counter()
@@ -348,13 +346,13 @@ def _add_train(sub) -> None:
     )
     p.add_argument(
         "--activation",
-        choices=ACTIVATIONS,
+        choices=sorted(ACTIVATIONS),
         default="relu",
         help="hidden layers' activation (default: relu)",
     )
     p.add_argument(
         "--loss",
-        choices=LOSSES,
+        choices=list(LOSS_CODES),
         help="cross_entropy (classes), binary_cross_entropy (2 classes) or mse (regression) "
         "(default: cross_entropy for a classifier, mse for a regression)",
     )

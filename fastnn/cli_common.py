@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
+from .files import check_output_path
+
 PROG = "fastnn"
 INSTALL_HINT = 'pip install ".[cli]" (from a fastnn checkout)'
 EXIT_USAGE = 2
@@ -32,18 +34,17 @@ def output_path(path: str | None, option: str) -> str | None:
     if path is None:
         return None
     real = os.path.realpath(path)
-    if os.path.isdir(real):
-        raise CLIError(f"{option} {path}: is a directory; give a file name")
-    if os.path.exists(real) and not stat.S_ISREG(os.stat(real).st_mode):
-        what = "a symbolic link to " if os.path.islink(path) else ""
-        raise CLIError(
-            f"{option} {path}: is {what}a special file (a pipe, device or socket), not a "
-            "regular file; give the name of a file to write"
-        )
-    directory = os.path.dirname(real)
-    if not os.path.isdir(directory):
-        raise CLIError(f"{option} {path}: the folder {directory} does not exist; create it first")
-    return real
+    if os.path.exists(real) and not os.path.isdir(real):
+        if not stat.S_ISREG(os.stat(real).st_mode):
+            what = "a symbolic link to " if os.path.islink(path) else ""
+            raise CLIError(
+                f"{option} {path}: is {what}a special file (a pipe, device or socket), not a "
+                "regular file; give the name of a file to write"
+            )
+    try:
+        return check_output_path(real)  # its folder exists, and it is not a folder
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise CLIError(f"{option} {path}: {exc}") from None
 
 
 def write_text(path: str, text: str) -> None:

@@ -152,17 +152,12 @@ def build_network(
     backend: str = "numba",
     threads: int | None = None,
 ):
-    """A feed-forward network: ``hidden`` layers of ``activation``, a linear output."""
-    from . import Dense, Network, ReLU, Sigmoid, Tanh
+    """A feed-forward network: ``hidden`` layers of ``activation``, a linear output
+    (the cross-entropies take logits, and MSE regresses)."""
+    from .builders import mlp
+    from .network import Network
 
-    act = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}[activation]
-    layers = []
-    width = n_in
-    for size in hidden:
-        layers += [Dense(width, size), act()]
-        width = size
-    # The output layer is linear: the cross-entropies take logits, and MSE regresses.
-    layers.append(Dense(width, n_out))
+    layers = mlp([n_in, *hidden, n_out], activation)
     return Network(layers, loss=loss, dtype=dtype, backend=backend, seed=seed, threads=threads)
 
 

@@ -23,9 +23,22 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_positive_int(name: str, value) -> int:
+def check_positive_int(name: str, value, *, allow_inf: bool = False) -> int:
+    """``value`` as an int >= 1; with ``allow_inf``, ``np.inf`` (no limit) passes too
+    and is returned as it is.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (a bool is not one).
+    ValueError
+        If it is below 1.
+    """
+    if allow_inf and isinstance(value, numbers.Real) and value == np.inf:
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}={value!r} must be a positive integer")
+        extra = " or np.inf" if allow_inf else ""
+        raise TypeError(f"{name}={value!r} must be a positive integer{extra}")
     if value <= 0:
         raise ValueError(f"{name}={value!r} must be a positive integer (at least 1)")
     return int(value)

@@ -19,8 +19,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         'fastnn.sklearn needs scikit-learn: pip install "fastnn-numba[sklearn]"'
     ) from exc
 
+from ..layers import ACTIVATIONS  # the registry's; scikit-learn's names among them
 from .classifier import FastMLPClassifier
-from .params import ACTIVATIONS
 from .regressor import FastMLPRegressor
 
 __all__ = ["ACTIVATIONS", "FastMLPClassifier", "FastMLPRegressor"]

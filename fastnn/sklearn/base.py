@@ -17,14 +17,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import io
 from ..backends import BACKENDS
+from ..builders import mlp
 from ..fullbatch import FullBatch, check_sample_weight, fit_lbfgs, weight_mask
-from ..layers import Dense, Layer
+from ..layers import ACTIVATIONS, Dense, Sigmoid
 from ..network import Network, TrainingDivergedError
 from ..optimizers import SGD, Adam, Optimizer
-from ..validation import check_dtype
+from ..validation import check_dtype, check_positive_int, writable
 from .epochs import run_epoch
 from .params import (
-    ACTIVATIONS,
     AUTO_BATCH,
     LEARNING_RATES,
     MIN_ADAPTIVE_RATE,
@@ -34,7 +34,6 @@ from .params import (
     TOO_SMALL,
     choice,
     hidden_sizes,
-    positive_int,
     real,
     verbosity,
 )
@@ -43,16 +42,10 @@ from .params import (
 SPARSE_PREDICT_VALUES = 1 << 20
 
 
-def writable(a: np.ndarray) -> np.ndarray:
-    """``a``, copied if read-only: Numba compiles every kernel again for read-only
-    arrays (as Dask and memory-mapped inputs are), which costs far more than a copy."""
-    return a if a.flags.writeable else a.copy()
-
-
 def initial_weights(rs: np.random.RandomState, widths, activation: str) -> list[tuple]:
     """scikit-learn's initial (coef, intercept) of each layer, drawn from ``rs`` as it
     draws them, so that for one random_state both libraries start from one point."""
-    factor = 2.0 if activation == "logistic" else 6.0
+    factor = 2.0 if ACTIVATIONS.get(activation) is Sigmoid else 6.0
     start = []
     for fan_in, fan_out in itertools.pairwise(widths):
         bound = np.sqrt(factor / (fan_in + fan_out))
@@ -145,12 +138,12 @@ class BaseFastMLP(BaseEstimator):
             check_dtype(self.dtype)
         real("alpha", self.alpha, 0.0)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            positive_int("batch_size", self.batch_size)
+            check_positive_int("batch_size", self.batch_size)
         real("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
         real("power_t", self.power_t, 0.0)
-        positive_int("max_iter", self.max_iter)
-        positive_int("max_fun", self.max_fun)
-        positive_int("n_iter_no_change", self.n_iter_no_change, allow_inf=True)
+        check_positive_int("max_iter", self.max_iter)
+        check_positive_int("max_fun", self.max_fun)
+        check_positive_int("n_iter_no_change", self.n_iter_no_change, allow_inf=True)
         real("tol", self.tol, 0.0)
         real("momentum", self.momentum, 0.0, 1.0, high_open=False)
         real("validation_fraction", self.validation_fraction, 0.0, 1.0)
@@ -190,11 +183,8 @@ class BaseFastMLP(BaseEstimator):
 
     # -- building ----------------------------------------------------------------
     def _new_network(self, n_features: int, n_outputs: int, dtype, seed: int) -> Network:
-        widths = [n_features, *hidden_sizes(self.hidden_layer_sizes)]
-        layers: list[Layer] = []
-        for n_in, n_out in itertools.pairwise(widths):
-            layers += [Dense(n_in, n_out), ACTIVATIONS[self.activation]()]
-        layers.append(Dense(widths[-1], n_outputs))
+        widths = [n_features, *hidden_sizes(self.hidden_layer_sizes), n_outputs]
+        layers = mlp(widths, self.activation)
         return Network(layers, loss=self._loss(), dtype=dtype, backend=self.backend, seed=seed)
 
     def _new_optimizer(self, scale: float) -> Optimizer:

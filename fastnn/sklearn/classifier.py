@@ -25,8 +25,10 @@ class FastMLPClassifier(ClassifierMixin, BaseFastMLP):
     ----------
     hidden_layer_sizes : int or tuple of int, default=(100,)
         The width of each hidden layer.
-    activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
-        The hidden layers' activation.
+    activation : str, default="relu"
+        The hidden layers' activation: scikit-learn's "identity", "logistic",
+        "tanh" and "relu", or any other name in ``fastnn.layers.ACTIVATIONS``
+        (e.g. "leaky_relu").
     solver : {"lbfgs", "sgd", "adam"}, default="adam"
         "lbfgs" is SciPy's L-BFGS-B on the loss and gradient over the whole
         training set, each evaluation one compiled call.

@@ -7,15 +7,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..layers import Identity, Layer, ReLU, Sigmoid, Tanh
-
-#: scikit-learn's activation names -> fastnn layers
-ACTIVATIONS: dict[str, type[Layer]] = {
-    "identity": Identity,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-}
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 SOLVERS = ("lbfgs", *STOCHASTIC_SOLVERS)
 LEARNING_RATES = ("constant", "invscaling", "adaptive")
@@ -44,18 +35,6 @@ def real(name: str, value, low: float, high: float = np.inf, *, low_open=False, 
         lo, hi = "(" if low_open else "[", ")" if high_open else "]"
         raise ValueError(f"{name}={value!r} must be in {lo}{low}, {high}{hi}")
     return float(value)
-
-
-def positive_int(name: str, value, *, allow_inf: bool = False) -> int | float:
-    """``value`` checked to be an integer >= 1 (or ``np.inf`` where allowed)."""
-    if allow_inf and isinstance(value, numbers.Real) and value == np.inf:
-        return np.inf
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        extra = " or np.inf" if allow_inf else ""
-        raise TypeError(f"{name}={value!r} must be a positive integer{extra}")
-    if value < 1:
-        raise ValueError(f"{name}={value!r} must be a positive integer (at least 1)")
-    return int(value)
 
 
 def choice(name: str, value, options: Iterable[str]) -> str:
