@@ -29,7 +29,7 @@ import numpy as np
 from ..codes import DENSE, RELU
 from . import activations, dense, losses, optimizers
 from .activations import activation_backward, activation_forward, copy_flat
-from .config import bare, ordered, serial
+from .config import bare, bare_ordered, ordered, serial
 from .losses import batch_loss, batch_loss_grad
 from .optimizers import optimizer_step
 
@@ -186,7 +186,7 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, lea
                        epoch_loss, snapshot, stop, acts, grad_a, grad_b, pending)  # fmt: skip
 
 
-@bare
+@bare_ordered
 def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, nf, k, order,
                 learning_rate, loss_kind, epoch_loss, snapshot, stop, acts, grad_a, grad_b,
                 pending):  # fmt: skip
@@ -265,7 +265,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, or
                            D.reshape(h, m))  # fmt: skip
 
 
-@serial
+@ordered
 def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, order,
                     learning_rate, loss_kind, block, epoch_loss, snapshot, stop, acts, grad_a,
                     grad_b, xb, pre, gram, gb, D):  # fmt: skip
@@ -311,7 +311,7 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, or
     return n_epochs
 
 
-@bare
+@bare_ordered
 def _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k, samples, lr,
                    loss_kind, acts, grad_a, grad_b, pre, gram, gb):  # fmt: skip
     """The per-sample steps of one block of ``fit_sgd_blocked``: each sample's first

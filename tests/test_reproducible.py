@@ -118,3 +118,34 @@ def test_a_rows_prediction_does_not_depend_on_its_position_or_neighbours(case):
     alone = net.predict(X[i : i + 1])
     crowd = net.predict(np.concatenate([X[perm[-1:]]] * 9 + [X[i : i + 1]] + [X[perm[-1:]]] * 4))
     assert alone.tobytes() == expected[i : i + 1].tobytes() == crowd[9:10].tobytes()
+
+
+def _fit_bits(dtype, hidden, X, y, seed=0, batch=1):
+    layers = [fn.Dense(64, hidden), fn.ReLU(), fn.Dense(hidden, 10)]
+    net = fn.Network(layers, loss="cross_entropy", dtype=dtype, seed=seed, threads=1)
+    net.fit(X, y, epochs=2, learning_rate=0.01, batch_size=batch)
+    return net.params.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", [16, 256], ids=["unblocked", "blocked"])
+def test_per_sample_sgd_is_bit_identical_with_the_heap_moving_and_fits_beside(hidden, dtype):
+    # The scratch of a fit may land just past Y (allocated by the same fit) or any
+    # other array: a vectorised loop's run-time overlap check then takes its other
+    # branch. Odd-sized allocations kept between fits, and fits running at once in
+    # other threads, move the heap under each run.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 64)).astype(dtype)
+    y = rng.integers(0, 10, 256)
+    expected = _fit_bits(dtype, hidden, X, y)
+    junk = []
+    for i in range(60 if hidden == 16 else 12):
+        junk.append(np.empty(int(rng.integers(1, 50000)), np.uint8))
+        beside = [threading.Thread(target=_fit_bits, args=(dtype, 256, X, y, 1, batch))
+                  for batch in (1, 16)]  # fmt: skip
+        for thread in beside:
+            thread.start()
+        got = _fit_bits(dtype, hidden, X, y)
+        for thread in beside:
+            thread.join()
+        assert got == expected, f"weights differ on run {i}"
