@@ -149,3 +149,30 @@ def test_per_sample_sgd_is_bit_identical_with_the_heap_moving_and_fits_beside(hi
         for thread in beside:
             thread.join()
         assert got == expected, f"weights differ on run {i}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_dense_rows_sum_does_not_depend_on_where_its_arrays_lie(dtype):
+    # Every length around the lane groups (and a 784-input row); W and x at each
+    # element offset, x right after W or far from it.
+    from fastnn.kernels import dense
+
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 100, 784):
+        W = rng.standard_normal((3, n)).astype(dtype)
+        b = rng.standard_normal(3).astype(dtype)
+        x = rng.standard_normal(n).astype(dtype)
+        expected = np.empty(3, dtype)
+        dense.dense_forward(W, b, x, expected)
+        buf = np.empty(2 * W.size + 2 * n + 64, dtype)
+        for shift in range(16):
+            for gap in (0, 1, W.size + 7):
+                Wi = buf[shift : shift + W.size].reshape(W.shape)
+                xi = buf[shift + W.size + gap : shift + W.size + gap + n]
+                Wi[...] = W
+                xi[...] = x
+                out = np.empty(3, dtype)
+                dense.dense_forward(Wi, b, xi, out)
+                assert out.tobytes() == expected.tobytes(), (n, shift, gap)
+        # The documented order's sum agrees with a float64 one to rounding.
+        np.testing.assert_allclose(expected, W.astype(np.float64) @ x + b, rtol=1e-4, atol=1e-4)
