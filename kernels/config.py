@@ -47,3 +47,9 @@ _NO_RUNTIME = {"_nrt": False} if hasattr(DefaultOptions, "_nrt") else {}
 #: One rule keeps the counts balanced: a ``bare`` kernel never returns an array, and
 #: never calls a counted kernel that returns one (pass views in from the caller).
 bare = functools.partial(serial, **_NO_RUNTIME)
+
+#: ``bare`` kernels compiled with the ``ORDERED`` flags: the per-sample training
+#: loops, whose every sum must give the same bits whichever of a loop's versions
+#: (vector, scalar remainder, or the scalar fallback of a run-time overlap check
+#: that depends on where the arrays lie) runs it.
+bare_ordered = functools.partial(ordered, **_NO_RUNTIME)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import simd
 from .config import ordered, serial
-from .simd import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, tile_full, tile_one
+from .simd import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, fma, tile_full, tile_one
 
 # The *_flat kernels index with unsigned offsets: a signed index such as
 # W[w0 + r * n_in + c] gets Numba's negative-index wraparound check on every element,
@@ -25,20 +26,17 @@ U = np.uint64
 
 @serial(inline="always")
 def forward_flat(W, w0, b, b0, n_out, n_in, x, x0, out, o0):
-    """out = W·x + b, with W row-major at W[w0:], b at b[b0:], x at x[x0:]."""
-    xs = U(x0)
+    """out = W·x + b, with W row-major at W[w0:], b at b[b0:], x at x[x0:]. Each
+    row's sum runs in the fixed order of ``simd.dot``."""
     for r in range(n_out):
-        row = U(w0 + r * n_in)
-        acc = W.dtype.type(0)
-        for c in range(n_in):
-            acc += W[row + U(c)] * x[xs + U(c)]
-        out[U(o0 + r)] = acc + b[U(b0 + r)]
+        out[U(o0 + r)] = simd.dot(W, w0 + r * n_in, x, x0, n_in) + b[U(b0 + r)]
 
 
 @serial(inline="always")
 def backward_sgd_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr, grad_in, i0):
     """grad_in = Wᵀ·g with the weights forward used, then W -= lr·g·xᵀ, b -= lr·g:
-    one pass over W."""
+    one pass over W. Every element is one ``fma`` of its own (rows in order), so
+    the vector loop and its scalar remainder give the same bits."""
     xs = U(x0)
     gi = U(i0)
     zero = W.dtype.type(0)
@@ -50,8 +48,8 @@ def backward_sgd_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr, grad_in, i0):
         row = U(w0 + r * n_in)
         for c in range(n_in):
             w = W[row + U(c)]
-            grad_in[gi + U(c)] += w * gr
-            W[row + U(c)] = w - step * x[xs + U(c)]
+            grad_in[gi + U(c)] = fma(w, gr, grad_in[gi + U(c)])
+            W[row + U(c)] = fma(-step, x[xs + U(c)], w)
         b[U(b0 + r)] -= step
 
 
@@ -63,29 +61,23 @@ def update_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr):
         step = lr * g[U(g0 + r)]
         row = U(w0 + r * n_in)
         for c in range(n_in):
-            W[row + U(c)] -= step * x[xs + U(c)]
+            W[row + U(c)] = fma(-step, x[xs + U(c)], W[row + U(c)])
         b[U(b0 + r)] -= step
 
 
 @serial(inline="always")
 def update_forward_flat(W, w0, b, b0, n_out, n_in, xp, p0, g, g0, lr, xn, n0, z, z0):
     """W -= lr·g·x_pᵀ, b -= lr·g, then z = W·x_n + b: one pass over W for one
-    sample's update and the next sample's forward."""
-    ps = U(p0)
-    ns = U(n0)
+    sample's update and the next sample's forward (``simd.update_dot``: the same
+    weights and the same sum as ``update_flat`` then ``forward_flat``)."""
     for r in range(n_out):
         step = lr * g[U(g0 + r)]
-        row = U(w0 + r * n_in)
-        acc = W.dtype.type(0)
-        for c in range(n_in):
-            w = W[row + U(c)] - step * xp[ps + U(c)]
-            W[row + U(c)] = w
-            acc += w * xn[ns + U(c)]
+        acc = simd.update_dot(W, w0 + r * n_in, xp, p0, step, xn, n0, n_in)
         b[U(b0 + r)] -= step
         z[U(z0 + r)] = acc + b[U(b0 + r)]
 
 
-@serial
+@ordered
 def dense_forward(W, b, x, out):
     """out = W·x + b for one sample."""
     n_out, n_in = W.shape
@@ -161,7 +153,7 @@ def sgd_update(param, grad, learning_rate):
         p[i] -= lr * g[i]
 
 
-@serial
+@ordered
 def dense_backward_sgd(W, b, x, grad_out, learning_rate, grad_in):
     """One sample's backward step, fused into a single pass over W.
 

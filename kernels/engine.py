@@ -29,7 +29,7 @@ import numpy as np
 from ..codes import DENSE, RELU
 from . import activations, dense, losses
 from .activations import activation_forward, copy_flat
-from .config import bare, ordered, serial
+from .config import bare, bare_ordered, ordered, serial
 
 U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
 # An int64 zero offset. A literal 0 passed to a compiled helper is typed Literal[int](0),
@@ -184,7 +184,7 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, lea
                        epoch_loss, snapshot, stop, acts, grad_a, grad_b, pending)  # fmt: skip
 
 
-@bare
+@bare_ordered
 def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, nf, k, order,
                 learning_rate, loss_kind, epoch_loss, snapshot, stop, acts, grad_a, grad_b,
                 pending):  # fmt: skip
@@ -263,7 +263,7 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, or
                            D.reshape(h, m))  # fmt: skip
 
 
-@serial
+@ordered
 def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, order,
                     learning_rate, loss_kind, block, epoch_loss, snapshot, stop, acts, grad_a,
                     grad_b, xb, pre, gram, gb, D):  # fmt: skip
@@ -309,7 +309,7 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, or
     return n_epochs
 
 
-@bare
+@bare_ordered
 def _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k, samples, lr,
                    loss_kind, acts, grad_a, grad_b, pre, gram, gb):  # fmt: skip
     """The per-sample steps of one block of ``fit_sgd_blocked``: each sample's first

@@ -118,3 +118,61 @@ def test_a_rows_prediction_does_not_depend_on_its_position_or_neighbours(case):
     alone = net.predict(X[i : i + 1])
     crowd = net.predict(np.concatenate([X[perm[-1:]]] * 9 + [X[i : i + 1]] + [X[perm[-1:]]] * 4))
     assert alone.tobytes() == expected[i : i + 1].tobytes() == crowd[9:10].tobytes()
+
+
+def _fit_bits(dtype, hidden, X, y, seed=0, batch=1):
+    layers = [fn.Dense(64, hidden), fn.ReLU(), fn.Dense(hidden, 10)]
+    net = fn.Network(layers, loss="cross_entropy", dtype=dtype, seed=seed, threads=1)
+    net.fit(X, y, epochs=2, learning_rate=0.01, batch_size=batch)
+    return net.params.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", [16, 256], ids=["unblocked", "blocked"])
+def test_per_sample_sgd_is_bit_identical_with_the_heap_moving_and_fits_beside(hidden, dtype):
+    # The scratch of a fit may land just past Y (allocated by the same fit) or any
+    # other array: a vectorised loop's run-time overlap check then takes its other
+    # branch. Odd-sized allocations kept between fits, and fits running at once in
+    # other threads, move the heap under each run.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 64)).astype(dtype)
+    y = rng.integers(0, 10, 256)
+    expected = _fit_bits(dtype, hidden, X, y)
+    junk = []
+    for i in range(60 if hidden == 16 else 12):
+        junk.append(np.empty(int(rng.integers(1, 50000)), np.uint8))
+        beside = [threading.Thread(target=_fit_bits, args=(dtype, 256, X, y, 1, batch))
+                  for batch in (1, 16)]  # fmt: skip
+        for thread in beside:
+            thread.start()
+        got = _fit_bits(dtype, hidden, X, y)
+        for thread in beside:
+            thread.join()
+        assert got == expected, f"weights differ on run {i}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_dense_rows_sum_does_not_depend_on_where_its_arrays_lie(dtype):
+    # Every length around the lane groups (and a 784-input row); W and x at each
+    # element offset, x right after W or far from it.
+    from fastnn.kernels import dense
+
+    rng = np.random.default_rng(2)
+    for n in (1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 63, 64, 100, 784):
+        W = rng.standard_normal((3, n)).astype(dtype)
+        b = rng.standard_normal(3).astype(dtype)
+        x = rng.standard_normal(n).astype(dtype)
+        expected = np.empty(3, dtype)
+        dense.dense_forward(W, b, x, expected)
+        buf = np.empty(2 * W.size + 2 * n + 64, dtype)
+        for shift in range(16):
+            for gap in (0, 1, W.size + 7):
+                Wi = buf[shift : shift + W.size].reshape(W.shape)
+                xi = buf[shift + W.size + gap : shift + W.size + gap + n]
+                Wi[...] = W
+                xi[...] = x
+                out = np.empty(3, dtype)
+                dense.dense_forward(Wi, b, xi, out)
+                assert out.tobytes() == expected.tobytes(), (n, shift, gap)
+        # The documented order's sum agrees with a float64 one to rounding.
+        np.testing.assert_allclose(expected, W.astype(np.float64) @ x + b, rtol=1e-4, atol=1e-4)
