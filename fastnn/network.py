@@ -604,7 +604,10 @@ class Network:
             completed = self._call(run, order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
 
-    def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
+    def _run_minibatch(
+        self, X, Y, order, rates, batch_size, l2, opt, done, *, limit_threads: bool = True
+    ) -> list[float]:
+        """``limit_threads=False``: the caller has set the BLAS thread limit."""
         p = self._plan
         # The weights and both optimizer buffers at the start of the epoch.
         snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
@@ -615,7 +618,8 @@ class Network:
             self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
             epoch_loss, snapshot,
         )  # fmt: skip
-        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
+        threads = self._threads_for(min(batch_size, order.shape[1])) if limit_threads else 0
+        with blas_threads(threads) if limit_threads else contextlib.nullcontext():
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 

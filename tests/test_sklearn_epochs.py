@@ -33,7 +33,8 @@ def test_engine_epochs_match_fit_on_the_gathered_rows(dtype, batch, optimizer, l
     epochs = EngineEpochs(net, X, Y, batch, l2)
     for _ in range(3):
         order = rng.permutation(50).astype(np.int64)
-        loss = epochs.run(order, 0.05, opt)
+        with epochs.threads():
+            loss = epochs.run(order, 0.05, opt)
         history = twin.fit(X[order], Y[order], epochs=1, learning_rate=0.05,
                            batch_size=batch, optimizer=twin_opt, l2=l2)  # fmt: skip
         assert loss == history["loss"][0]

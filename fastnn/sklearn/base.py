@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import warnings
@@ -387,7 +386,7 @@ class BaseFastMLP(BaseEstimator):
         stopped = False
         order = np.arange(n, dtype=np.int64)
         # One BLAS thread limit for all the epochs (a limit costs milliseconds).
-        with contextlib.nullcontext() if data is None else data.threads():
+        with (epochs or data).threads():
             for _ in range(iterations):
                 if self.shuffle:  # sklearn.utils.shuffle's permutations, drawn in place
                     self._random_state.shuffle(order)
