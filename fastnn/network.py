@@ -618,8 +618,8 @@ class Network:
             self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
             epoch_loss, snapshot,
         )  # fmt: skip
-        threads = self._threads_for(min(batch_size, order.shape[1])) if limit_threads else 0
-        with blas_threads(threads) if limit_threads else contextlib.nullcontext():
+        rows = min(batch_size, order.shape[1])
+        with blas_threads(self._threads_for(rows)) if limit_threads else contextlib.nullcontext():
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
