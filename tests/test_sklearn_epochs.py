@@ -51,3 +51,17 @@ def test_engine_epoch_divergence_restores_the_epoch_start():
     with pytest.raises(fn.TrainingDivergedError):
         EngineEpochs(net, X, Y, 5, 0.0).run(np.arange(20, dtype=np.int64), 0.1, SGD())
     np.testing.assert_array_equal(net.params, start)
+
+
+def test_in_place_shuffle_draws_sklearn_utils_shuffle_permutations():
+    # The estimators shuffle their row order in place each epoch; scikit-learn's
+    # MLP draws its orders with sklearn.utils.shuffle from the same random state.
+    from sklearn.utils import check_random_state, shuffle
+
+    ours, theirs = check_random_state(3), check_random_state(3)
+    order = np.arange(101, dtype=np.int64)
+    expected = order.copy()
+    for _ in range(5):
+        ours.shuffle(order)
+        expected = shuffle(expected, random_state=theirs)
+        np.testing.assert_array_equal(order, expected)
