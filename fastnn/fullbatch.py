@@ -105,17 +105,18 @@ class FullBatch:
             np.empty(b, dt),
         )
         self.all_samples = np.arange(self.n, dtype=np.int64)
+        # Looked up once: an optimizer calls evaluate hundreds of times. The plan and
+        # the parameter buffer are fixed for the network's life.
+        self._kernel = net._ops.fullbatch_loss_grad
+        self._head = (*a, net.params, self.X, *self.csr, self.Y, self.sample_weight)
 
     def evaluate(self, grad: np.ndarray, samples: np.ndarray | None = None) -> float:
         """The summed weighted loss at ``net.params`` over ``samples`` (int64 row
         indices; every row by default); its gradient goes into ``grad``. It runs
         under the caller's BLAS thread limit (see ``threads``)."""
-        net = self.net
-        p = net._plan
         samples = self.all_samples if samples is None else samples
-        data = (self.X, *self.csr, self.Y, self.sample_weight, samples)
-        args = (*p.arrays, net.params, *data, self.kind, self.block, grad, *self._buffers)
-        return float(net._ops.fullbatch_loss_grad(*args))
+        return float(self._kernel(*self._head, samples, self.kind, self.block, grad,
+                                  *self._buffers))  # fmt: skip
 
     def threads(self):
         """The BLAS thread limit for evaluating: set it once around many calls of
@@ -168,13 +169,20 @@ def loss_and_gradient(net: Network, X, Y, sample_weight=None) -> tuple[float, np
         return data.evaluate(grad), grad
 
 
+def weight_spans(net: Network) -> list[tuple[int, int]]:
+    """(start, stop) of each Dense layer's weights (not its biases) in ``net.params``."""
+    a = net._plan.arrays
+    return [
+        (int(a.p_off[i]), int(a.p_off[i] + a.n_out[i] * a.n_in[i]))
+        for i in np.flatnonzero(a.kinds == DENSE)
+    ]
+
+
 def weight_mask(net: Network) -> np.ndarray:
     """True at the entries of ``net.params`` that are weights (not biases)."""
-    p = net._plan
-    a = p.arrays
-    mask = np.zeros(p.n_params, bool)
-    for i in np.flatnonzero(a.kinds == DENSE):
-        mask[a.p_off[i] : a.p_off[i] + a.n_out[i] * a.n_in[i]] = True
+    mask = np.zeros(net._plan.n_params, bool)
+    for start, stop in weight_spans(net):
+        mask[start:stop] = True
     return mask
 
 
@@ -243,18 +251,24 @@ def fit_lbfgs(
     if not total_weight > 0:
         raise ValueError("sample_weight sums to 0: give some sample a positive weight")
     mask = weight_mask(net)
+    weights = np.empty(int(mask.sum()))  # theta's weights, gathered for the penalty
+    spans = weight_spans(net)
     grad = np.empty_like(net.params)
     start = net.params.copy()
+    params = net.params
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        net.params[:] = theta
+        # SciPy calls this once per evaluation: no checks, one array allocated (the
+        # gradient it keeps).
+        params[:] = theta
         value = loss_scale * data.evaluate(grad)
         g = grad.astype(np.float64)
         g *= loss_scale
         if l2 > 0:
-            w = theta[mask]
-            value += 0.5 * l2 * float(np.dot(w, w))
-            g[mask] += l2 * w
+            np.compress(mask, theta, out=weights)
+            value += 0.5 * l2 * float(np.dot(weights, weights))
+            for a, b in spans:
+                g[a:b] += l2 * theta[a:b]
         g /= total_weight
         return value / total_weight, g
 

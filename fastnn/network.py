@@ -580,7 +580,15 @@ class Network:
             completed = self._call(run, order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
 
-    def _run_minibatch(self, X, Y, order, rates, batch_size, l2, opt, done) -> list[float]:
+    def _minibatch_blas_threads(self, rows: int) -> int:
+        """BLAS threads for minibatch training: one under the compiled engine, whose
+        tasks share Numba's threads; the twin's products use the cores."""
+        return 1 if self.backend == "numba" else self._threads_for(rows)
+
+    def _run_minibatch(
+        self, X, Y, order, rates, batch_size, l2, opt, done, *, limit_threads: bool = True
+    ) -> list[float]:
+        """``limit_threads=False``: the caller has set the BLAS thread limit."""
         p = self._plan
         # The weights and both optimizer buffers at the start of the epoch.
         snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
@@ -596,7 +604,7 @@ class Network:
             # The engine runs its tasks on Numba's threads, each product on one BLAS
             # thread: the same bits at any thread count.
             run, threads = numba_threads(threads, run), 1
-        with blas_threads(threads):
+        with blas_threads(threads) if limit_threads else contextlib.nullcontext():
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 

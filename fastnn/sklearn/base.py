@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import warnings
@@ -12,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import io
@@ -23,7 +22,7 @@ from ..layers import ACTIVATIONS, Dense, Sigmoid
 from ..network import Network, TrainingDivergedError
 from ..optimizers import SGD, Adam, Optimizer
 from ..validation import check_dtype, check_positive_int, writable
-from .epochs import run_epoch
+from .epochs import EngineEpochs, run_epoch
 from .params import (
     AUTO_BATCH,
     LEARNING_RATES,
@@ -363,6 +362,7 @@ class BaseFastMLP(BaseEstimator):
             optimizer = net.optimizer
         net.optimizer = optimizer
         data = None if engine else FullBatch(net, X, Y, sw, self._fullbatch_loss())
+        epochs = EngineEpochs(net, X, Y, batch, scale * self.alpha / batch) if engine else None
         mask = weight_mask(net)
         if self.early_stopping and self.validation_scores_ is None:  # switched on by warm start
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
@@ -376,18 +376,15 @@ class BaseFastMLP(BaseEstimator):
         stopped = False
         order = np.arange(n, dtype=np.int64)
         # One BLAS thread limit for all the epochs (a limit costs milliseconds).
-        with contextlib.nullcontext() if data is None else data.threads():
+        with (epochs or data).threads():
             for _ in range(iterations):
-                if self.shuffle:  # scikit-learn's permutations, from its random state
-                    order = shuffle(order, random_state=self._random_state)
+                if self.shuffle:  # sklearn.utils.shuffle's permutations, drawn in place
+                    self._random_state.shuffle(order)
                 try:
                     if engine:
                         rate = self._learning_rate / (scale if self.solver == "sgd" else 1.0)
-                        Xe, Ye = (X[order], Y[order]) if self.shuffle else (X, Y)
-                        l2 = scale * self.alpha / batch
-                        history = net.fit(Xe, Ye, epochs=1, learning_rate=rate, batch_size=batch,
-                                          optimizer=optimizer, l2=l2)  # fmt: skip
-                        self.loss_ = history["loss"][0] / scale + self._penalty(n_batches, n)
+                        loss = epochs.run(order, rate, optimizer)
+                        self.loss_ = loss / scale + self._penalty(n_batches, n)
                     else:
                         self.loss_ = run_epoch(data, order, batch, self._learning_rate, optimizer,
                                                float(self.alpha), 1.0 / self._scale(),
