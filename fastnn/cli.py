@@ -22,8 +22,9 @@ import numpy as np
 
 from . import __version__
 from .cli_common import EXIT_USAGE, PROG, CLIError, output_path, require
+from .validation import install_hint
 
-BENCH_INSTALL_HINT = 'pip install ".[cli,bench]" (from a fastnn checkout)'
+BENCH_INSTALL_HINT = install_hint("cli", "bench")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 LOSSES = ("cross_entropy", "binary_cross_entropy", "mse")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
+from .validation import install_hint
+
 PROG = "fastnn"
-INSTALL_HINT = 'pip install ".[cli]" (from a fastnn checkout)'
+INSTALL_HINT = install_hint("cli")
 EXIT_USAGE = 2
 
 

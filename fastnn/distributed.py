@@ -25,7 +25,7 @@ Use it with scikit-learn's searches through joblib's Dask backend::
         with joblib.parallel_config(backend="dask"):
             search.fit(X, y)
 
-Needs the ``dask`` extra: ``pip install "fastnn-numba[dask]"``.
+Needs the ``dask`` extra: ``pip install ".[dask]"`` from a fastnn checkout.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from .validation import install_hint
+
 try:
     from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'fastnn.distributed needs dask.distributed: pip install "fastnn-numba[dask]"'
-    ) from exc
+    raise ImportError(f"fastnn.distributed needs dask.distributed: {install_hint('dask')}") from exc
 
 from .threads import THREAD_VARIABLES, blas_threads, thread_environment
 from .validation import check_dtype, check_positive_int
