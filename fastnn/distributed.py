@@ -5,10 +5,14 @@ cluster for fastnn:
 
 * **Threads.** Each worker gets as many threads as its ``nthreads`` (its share of
   the cores): ``NUMBA_NUM_THREADS`` and the OpenMP/BLAS thread variables are set
-  in the worker's environment before it starts (a nanny plugin, which restarts the
-  workers), and in the running worker ``numba.set_num_threads`` and a threadpoolctl
-  BLAS limit are applied (a worker plugin). fastnn's scikit-learn estimators size
-  their networks to that BLAS limit, so workers never oversubscribe the cores.
+  in the worker's environment as its process starts (a nanny plugin, which
+  restarts the workers; ``configure_cluster`` waits until they are back), and in
+  the running worker a threadpoolctl BLAS limit is applied (a worker plugin).
+  fastnn's scikit-learn estimators size their networks to that BLAS limit, so
+  workers never oversubscribe the cores. The variables take effect for libraries
+  the worker loads after they are set: a worker process imports the main script
+  first, so a script that runs on a cluster keeps its imports inside the function
+  guarded by ``if __name__ == "__main__"`` (see the README's example).
 * **Compile cache.** Numba compiles fastnn's kernels once per machine and caches
   them on disk. Pointing every worker's ``NUMBA_CACHE_DIR`` at one directory lets
   the workers share that cache; with ``warm_up=True`` one worker compiles first and
@@ -90,7 +94,8 @@ class FastnnNannyPlugin(NannyPlugin):
     """Sets each worker's thread and cache variables before its process starts.
 
     Registering it restarts the workers, so that Numba and the BLAS libraries read
-    the variables when they load. Workers without a nanny are unaffected; the
+    the variables when they load (unless the worker process loaded them before,
+    while importing the main script). Workers without a nanny are unaffected; the
     ``FastnnWorkerPlugin`` covers them as far as a running process allows.
 
     Parameters
@@ -114,7 +119,11 @@ class FastnnNannyPlugin(NannyPlugin):
 
 
 class FastnnWorkerPlugin(WorkerPlugin):
-    """Limits a running worker's Numba and BLAS threads and points Numba's cache.
+    """Limits a running worker's BLAS threads and points Numba's cache.
+
+    Numba's thread pool keeps the size it got when Numba loaded (fastnn's kernels
+    are serial and never use it); ``NUMBA_NUM_THREADS`` is kept at that size, so
+    that no later compile in the worker fails (``match_numba_threads``).
 
     Parameters
     ----------
@@ -257,6 +266,10 @@ def configure_cluster(
     ``warm_up``, compiles fastnn's kernels on one worker, then loads them from the
     shared cache on the others. Workers that join later get the same settings.
 
+    Each registration waits until all the workers there were are running again; a
+    connection that closes while they restart is retried. If they are not back
+    within ``WORKER_TIMEOUT_S`` seconds (a module variable), a TimeoutError says so.
+
     Parameters
     ----------
     client : dask.distributed.Client
@@ -276,6 +289,11 @@ def configure_cluster(
     -------
     dict
         ``worker_report()`` of each worker, by address.
+
+    Raises
+    ------
+    TimeoutError
+        If the workers are not all running again within ``WORKER_TIMEOUT_S``.
     """
     cache_dir = _check_cache_dir(cache_dir)
     if threads is not None:
