@@ -24,9 +24,9 @@ from . import __version__
 from .cli_common import EXIT_USAGE, PROG, CLIError, output_path, require
 from .codes import LOSS_CODES
 from .layers import ACTIVATIONS
-from .validation import check_positive_int
+from .validation import check_positive_int, install_hint
 
-BENCH_INSTALL_HINT = 'pip install ".[cli,bench]" (from a fastnn checkout)'
+BENCH_INSTALL_HINT = install_hint("cli", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,9 +6,10 @@ import os
 import stat
 
 from .files import check_output_path
+from .validation import install_hint
 
 PROG = "fastnn"
-INSTALL_HINT = 'pip install ".[cli]" (from a fastnn checkout)'
+INSTALL_HINT = install_hint("cli")
 EXIT_USAGE = 2
 
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from .validation import install_hint
+
 try:
     import dask
     import dask.array as da
     from distributed import Future
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'fastnn.distributed needs dask.distributed: pip install "fastnn-numba[dask]"'
-    ) from exc
+    raise ImportError(f"fastnn.distributed needs dask.distributed: {install_hint('dask')}") from exc
 
 from .io import from_bytes, to_bytes
 from .network import Network

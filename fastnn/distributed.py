@@ -5,10 +5,14 @@ cluster for fastnn:
 
 * **Threads.** Each worker gets as many threads as its ``nthreads`` (its share of
   the cores): ``NUMBA_NUM_THREADS`` and the OpenMP/BLAS thread variables are set
-  in the worker's environment before it starts (a nanny plugin, which restarts the
-  workers), and in the running worker ``numba.set_num_threads`` and a threadpoolctl
-  BLAS limit are applied (a worker plugin). fastnn's scikit-learn estimators size
-  their networks to that BLAS limit, so workers never oversubscribe the cores.
+  in the worker's environment as its process starts (a nanny plugin, which
+  restarts the workers; ``configure_cluster`` waits until they are back), and in
+  the running worker a threadpoolctl BLAS limit is applied (a worker plugin).
+  fastnn's scikit-learn estimators size their networks to that BLAS limit, so
+  workers never oversubscribe the cores. The variables take effect for libraries
+  the worker loads after they are set: a worker process imports the main script
+  first, so a script that runs on a cluster keeps its imports inside the function
+  guarded by ``if __name__ == "__main__"`` (see the README's example).
 * **Compile cache.** Numba compiles fastnn's kernels once per machine and caches
   them on disk. Pointing every worker's ``NUMBA_CACHE_DIR`` at one directory lets
   the workers share that cache; with ``warm_up=True`` one worker compiles first and
@@ -25,7 +29,7 @@ Use it with scikit-learn's searches through joblib's Dask backend::
         with joblib.parallel_config(backend="dask"):
             search.fit(X, y)
 
-Needs the ``dask`` extra: ``pip install "fastnn-numba[dask]"``.
+Needs the ``dask`` extra: ``pip install ".[dask]"`` from a fastnn checkout.
 """
 
 from __future__ import annotations
@@ -33,20 +37,28 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from .validation import install_hint
+
 try:
     from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'fastnn.distributed needs dask.distributed: pip install "fastnn-numba[dask]"'
-    ) from exc
+    raise ImportError(f"fastnn.distributed needs dask.distributed: {install_hint('dask')}") from exc
 
 from .threads import THREAD_VARIABLES, blas_threads, thread_environment
 from .validation import check_dtype, check_positive_int
+
+#: Seconds ``configure_cluster`` waits for the workers to come back from the restart
+#: its nanny plugin causes (they import the main script again, which on a busy
+#: machine takes a while) before it raises a TimeoutError.
+WORKER_TIMEOUT_S = 120.0
+#: Seconds between two tries of a registration whose connection closed.
+RETRY_PAUSE_S = 0.5
 
 
 def worker_environment(threads: int, cache_dir: str | os.PathLike | None = None) -> dict[str, str]:
@@ -82,7 +94,8 @@ class FastnnNannyPlugin(NannyPlugin):
     """Sets each worker's thread and cache variables before its process starts.
 
     Registering it restarts the workers, so that Numba and the BLAS libraries read
-    the variables when they load. Workers without a nanny are unaffected; the
+    the variables when they load (unless the worker process loaded them before,
+    while importing the main script). Workers without a nanny are unaffected; the
     ``FastnnWorkerPlugin`` covers them as far as a running process allows.
 
     Parameters
@@ -106,7 +119,11 @@ class FastnnNannyPlugin(NannyPlugin):
 
 
 class FastnnWorkerPlugin(WorkerPlugin):
-    """Limits a running worker's Numba and BLAS threads and points Numba's cache.
+    """Limits a running worker's BLAS threads and points Numba's cache.
+
+    Numba's thread pool keeps the size it got when Numba loaded (fastnn's kernels
+    are serial and never use it); ``NUMBA_NUM_THREADS`` is kept at that size, so
+    that no later compile in the worker fails (``match_numba_threads``).
 
     Parameters
     ----------
@@ -126,14 +143,17 @@ class FastnnWorkerPlugin(WorkerPlugin):
 
     def setup(self, worker) -> None:
         threads = self.threads or worker.state.nthreads or 1
-        os.environ.update(worker_environment(threads, self.cache_dir))
+        env = worker_environment(threads, self.cache_dir)
+        # Numba's pool size is fixed once Numba is loaded, and numba.set_num_threads
+        # holds only for the calling thread, not the worker's task threads; fastnn's
+        # kernels are serial, so only BLAS needs a limit at run time.
+        del env["NUMBA_NUM_THREADS"]
+        os.environ.update(env)
         import numba
 
         if self.cache_dir is not None:
             numba.config.CACHE_DIR = self.cache_dir
-        # Numba's count is per thread: this sets the default for the worker's other
-        # threads only through NUMBA_NUM_THREADS, which the nanny plugin provides.
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        match_numba_threads()
         # Process-wide: holds for every thread until teardown.
         self._limit = contextlib.ExitStack()
         self._limit.enter_context(blas_threads(threads))
@@ -142,6 +162,33 @@ class FastnnWorkerPlugin(WorkerPlugin):
         if self._limit is not None:
             self._limit.close()
             self._limit = None
+
+
+def match_numba_threads() -> None:
+    """Make ``NUMBA_NUM_THREADS`` and Numba's configuration agree with the size of
+    Numba's thread pool, so that no later compile fails.
+
+    Numba fixes its pool size when it is imported, and reads its variables again
+    before each compile, raising a RuntimeError there once its threads run with a
+    count other than the variable's. A worker's variable can change after Numba
+    loaded: a nanny sets the environment after the worker process imported the main
+    script, which may import Numba. The pool size cannot change then (fastnn's
+    kernels are serial: they never use that pool), so the variable follows it.
+    """
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+    from numba.np.ufunc import parallel
+
+    with global_compiler_lock:  # no compile in another thread reloads meanwhile
+        size = str(parallel.NUM_THREADS)
+        if os.environ.get("NUMBA_NUM_THREADS") == size == str(numba.config.NUMBA_NUM_THREADS):
+            return
+        os.environ["NUMBA_NUM_THREADS"] = size
+        try:
+            numba.config.reload_config()
+        except RuntimeError:  # the threads already run, with the configured count
+            os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+            numba.config.reload_config()
 
 
 def _kernel_dispatchers() -> list:
@@ -219,6 +266,10 @@ def configure_cluster(
     ``warm_up``, compiles fastnn's kernels on one worker, then loads them from the
     shared cache on the others. Workers that join later get the same settings.
 
+    Each registration waits until all the workers there were are running again; a
+    connection that closes while they restart is retried. If they are not back
+    within ``WORKER_TIMEOUT_S`` seconds (a module variable), a TimeoutError says so.
+
     Parameters
     ----------
     client : dask.distributed.Client
@@ -238,6 +289,11 @@ def configure_cluster(
     -------
     dict
         ``worker_report()`` of each worker, by address.
+
+    Raises
+    ------
+    TimeoutError
+        If the workers are not all running again within ``WORKER_TIMEOUT_S``.
     """
     cache_dir = _check_cache_dir(cache_dir)
     if threads is not None:
@@ -245,8 +301,11 @@ def configure_cluster(
     dtypes = [check_dtype(d) for d in dtypes]
     if cache_dir is not None:
         os.makedirs(cache_dir, exist_ok=True)
-    client.register_plugin(FastnnNannyPlugin(cache_dir, threads))
-    client.register_plugin(FastnnWorkerPlugin(cache_dir, threads))
+    deadline = time.monotonic() + WORKER_TIMEOUT_S
+    n_workers = len(client.nthreads())
+    # The nanny plugin restarts the workers: wait until they are all back.
+    _register(client, FastnnNannyPlugin(cache_dir, threads), n_workers, deadline)
+    _register(client, FastnnWorkerPlugin(cache_dir, threads), n_workers, deadline)
     workers = sorted(client.nthreads())
     if not warm_up or not workers:
         return client.run(worker_report)
@@ -260,6 +319,32 @@ def configure_cluster(
     for address, future in zip(workers[1:], rest, strict=True):
         reports[address] = future.result()
     return reports
+
+
+def _register(client, plugin, n_workers: int, deadline: float) -> None:
+    """Register ``plugin``, then wait for ``n_workers`` workers, before ``deadline``.
+
+    A connection that closes while the workers restart (CommClosedError, an
+    OSError) is retried until the deadline; a TimeoutError names the limit.
+    """
+    while True:
+        try:
+            client.register_plugin(plugin)
+            client.wait_for_workers(n_workers, timeout=max(deadline - time.monotonic(), 0.001))
+            return
+        except TimeoutError as exc:  # a subclass of OSError: caught first
+            error: OSError = exc
+        except OSError as exc:
+            if time.monotonic() < deadline:
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            error = exc
+        raise TimeoutError(
+            f"configure_cluster: the {n_workers} Dask workers were not all running "
+            f"with fastnn's {plugin.name!r} plugin within {WORKER_TIMEOUT_S} s "
+            f"(fastnn.distributed.WORKER_TIMEOUT_S) after {type(error).__name__}: {error}; "
+            "see client.get_worker_logs() for why, or raise the limit on a busy machine"
+        ) from error
 
 
 def _warm_up_task(dtypes) -> dict[str, Any]:

@@ -16,7 +16,7 @@ An estimator says what its graph returns through its ``onnx_outputs()`` method, 
 dict with the fitted network (``"net"``) and either ``"classes"`` and
 ``"multilabel"`` (a classifier) or ``"flat"`` (a regressor whose predictions are 1-D).
 
-Needs the ``onnx`` package: ``pip install "fastnn-numba[onnx]"``.
+Needs the ``onnx`` package: ``pip install ".[onnx]"`` from a fastnn checkout.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from .files import atomic_write
 from .network import Network
+from .validation import install_hint
 
 #: The ONNX operator set the graphs use (Softmax over the last axis needs >= 13).
 OPSET = 17
@@ -36,9 +37,7 @@ def _import_onnx():
     try:
         import onnx
     except ImportError as exc:
-        raise ImportError(
-            'ONNX export needs the onnx package: pip install "fastnn-numba[onnx]"'
-        ) from exc
+        raise ImportError(f"ONNX export needs the onnx package: {install_hint('onnx')}") from exc
     return onnx
 
 
@@ -209,7 +208,7 @@ def to_onnx(net_or_estimator, path=None):
     Raises
     ------
     ImportError
-        If the ``onnx`` package is missing (``pip install "fastnn-numba[onnx]"``).
+        If the ``onnx`` package is missing (``pip install ".[onnx]"`` from a fastnn checkout).
     """
     model = build_model(net_or_estimator)
     if path is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .files import atomic_write
+from .validation import install_hint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,7 +31,7 @@ SURFACE_SIZE = (5.0, 5.0)
 LOSS_PANEL_SIZE = (5.0, 4.0)
 BENCH_SIZE = (8.0, 4.5)
 
-INSTALL_HINT = 'pip install "fastnn-numba[plot]" (or "fastnn-numba[cli]")'
+INSTALL_HINT = install_hint("plot")
 
 
 def pixel_size(size: tuple[float, float], panels: int = 1) -> tuple[int, int]:

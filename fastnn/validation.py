@@ -13,6 +13,15 @@ import numpy as np
 DTYPES = (np.float32, np.float64)
 
 
+def install_hint(*extras: str) -> str:
+    """The command that installs fastnn's optional ``extras``, e.g. ``"dask"``.
+
+    fastnn installs from its source directory (a checkout), not from a package
+    index, so the command names the directory ``.``.
+    """
+    return f'pip install ".[{",".join(extras)}]" (from a fastnn checkout)'
+
+
 def check_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)

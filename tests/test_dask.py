@@ -97,3 +97,85 @@ def test_grid_search_on_local_cluster(cache_dir):
         search.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )
     assert search.best_estimator_.score(X, y) > 0.8
+
+
+# A worker process that loaded Numba before its nanny set NUMBA_NUM_THREADS (to a
+# count other than the pool's), then got the worker plugin and compiled a kernel.
+LATE_VARIABLE = """
+import os
+from types import SimpleNamespace
+import numba
+from numba.np.ufunc import parallel
+from fastnn.distributed import FastnnWorkerPlugin
+os.environ["NUMBA_NUM_THREADS"] = str(parallel.NUM_THREADS + 1)
+plugin = FastnnWorkerPlugin(threads=parallel.NUM_THREADS + 1)
+plugin.setup(SimpleNamespace(state=SimpleNamespace(nthreads=1)))
+numba.get_num_threads()  # starts Numba's threads
+assert numba.njit(lambda x: x + 1)(1) == 2  # a compile reads the variables again
+assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS == parallel.NUM_THREADS
+assert os.environ["NUMBA_NUM_THREADS"] == str(parallel.NUM_THREADS)
+print("ok")
+"""
+
+
+def test_worker_plugin_keeps_numba_compiling_after_a_late_thread_variable():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_VARIABLE], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+class FlakyClient:
+    """A client whose first registrations lose their connection, as when the
+    workers restart under them; its workers come back after ``back_after`` waits."""
+
+    def __init__(self, failures: int, back_after: int = 0) -> None:
+        self.failures = failures
+        self.back_after = back_after
+        self.registered: list[str] = []
+
+    def nthreads(self):
+        return {"tcp://a": 1, "tcp://b": 1}
+
+    def register_plugin(self, plugin):
+        from distributed.comm.core import CommClosedError
+
+        if self.failures:
+            self.failures -= 1
+            raise CommClosedError("in <TCP (closed) ConnectionPool.register_nanny_plugin>")
+        self.registered.append(plugin.name)
+
+    def wait_for_workers(self, n, timeout):
+        assert n == 2 and timeout > 0
+        if self.back_after:
+            self.back_after -= 1
+            raise TimeoutError(f"Only 0/{n} workers arrived after {timeout}")
+
+    def run(self, function):
+        return {address: {"address": address} for address in self.nthreads()}
+
+
+def test_configure_cluster_retries_a_closed_registration(monkeypatch):
+    import fastnn.distributed as fd
+
+    monkeypatch.setattr(fd, "RETRY_PAUSE_S", 0.0, raising=False)
+    client = FlakyClient(failures=2)
+    reports = configure_cluster(client, warm_up=False)
+    assert client.registered == ["fastnn-environment", "fastnn-threads"]
+    assert sorted(reports) == ["tcp://a", "tcp://b"]
+
+
+def test_configure_cluster_names_its_timeout(monkeypatch):
+    import fastnn.distributed as fd
+
+    monkeypatch.setattr(fd, "RETRY_PAUSE_S", 0.0, raising=False)
+    named = r"2 Dask workers .* within 120.0 s .*WORKER_TIMEOUT_S.*0/2"
+    with pytest.raises(TimeoutError, match=named):
+        configure_cluster(FlakyClient(failures=0, back_after=1), warm_up=False)
+    monkeypatch.setattr(fd, "WORKER_TIMEOUT_S", 0.0, raising=False)
+    with pytest.raises(TimeoutError, match="CommClosedError") as info:
+        configure_cluster(FlakyClient(failures=10**6), warm_up=False)
+    assert type(info.value.__cause__).__name__ == "CommClosedError"

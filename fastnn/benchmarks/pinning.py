@@ -16,7 +16,7 @@ from typing import Any
 
 from ..threads import BLAS_THREAD_VARIABLES as THREAD_ENV
 from ..threads import available_cores, thread_environment
-from ..validation import check_positive_int
+from ..validation import check_positive_int, install_hint
 from .cases import optional
 
 #: XLA's CPU runtime on one thread (read when JAX starts its backend).
@@ -152,7 +152,7 @@ def pinned_threads(threads: int | None = None, *, runtimes: bool = True) -> Iter
     except ImportError as err:
         raise ImportError(
             "the benchmarks pin BLAS threads with threadpoolctl, which is not installed: "
-            "pip install 'fastnn-numba[bench]'"
+            + install_hint("bench")
         ) from err
     pin_environment(n, runtimes=runtimes)
     import numba

@@ -9,15 +9,15 @@ losses scaled as scikit-learn scales them), plus fastnn's own ``dtype`` and
 ``Network.fit(..., epochs=1)`` call, or, for weighted, sparse or Poisson data, one
 pass of ``fastnn.sklearn.epochs``; L-BFGS runs on ``fastnn.fullbatch``.
 
-Needs scikit-learn: ``pip install "fastnn-numba[sklearn]"``.
+Needs scikit-learn: ``pip install ".[sklearn]"`` from a fastnn checkout.
 """
+
+from ..validation import install_hint
 
 try:
     import sklearn  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
-        'fastnn.sklearn needs scikit-learn: pip install "fastnn-numba[sklearn]"'
-    ) from exc
+    raise ImportError(f"fastnn.sklearn needs scikit-learn: {install_hint('sklearn')}") from exc
 
 from ..layers import ACTIVATIONS  # the registry's; scikit-learn's names among them
 from .classifier import FastMLPClassifier
