@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..cases import Workload
-from . import digits, minibatch, persample, predict, race, scaling, startup, xor
+from . import cli, contention, digits, minibatch, persample, predict, race, scaling, startup, xor
+from .cli import cli_workload
+from .contention import contention_workload
 from .digits import digits_workload
 from .minibatch import MINIBATCH_CHECK, minibatch_workload
 from .persample import persample_workload
@@ -32,12 +34,16 @@ FAMILIES: dict[str, Callable[[str, int], list[Workload]]] = {
     "predict": predict.workloads,
     "scaling": scaling.workloads,
     "startup": startup.workloads,
+    "cli": cli.workloads,
+    "contention": contention.workloads,
 }
 
 __all__ = [
     "FAMILIES",
     "MINIBATCH_CHECK",
     "RACE_SETTINGS",
+    "cli_workload",
+    "contention_workload",
     "digits_workload",
     "minibatch_workload",
     "persample_workload",
