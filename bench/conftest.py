@@ -11,7 +11,8 @@ this folder run; the pytest header prints what that pins, library by library.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -71,6 +72,22 @@ def pytest_generate_tests(metafunc) -> None:
     # The widths of the scaling benchmark depend on the size, known at collection.
     if "hidden" in metafunc.fixturenames:
         metafunc.parametrize("hidden", benchmarks.scaling_sizes(bench_size_of(metafunc.config)))
+
+
+def threads_at_least(config, n: int) -> int:
+    """``--bench-threads``, raised to ``n`` (for workloads that compare thread counts)."""
+    return max(n, bench_threads_of(config))
+
+
+@contextlib.contextmanager
+def pinned_at_least(config, n: int) -> Iterator[dict]:
+    """Every runtime pinned to ``threads_at_least(config, n)``; skips the module's
+    benchmarks on a machine with fewer than ``n`` cores. A module whose workloads
+    compare thread counts overrides ``pinned_runtimes`` with it."""
+    if benchmarks.resolve_threads(None) < n:
+        pytest.skip(f"these benchmarks need {n} cores")
+    with benchmarks.pinned_threads(threads_at_least(config, n), runtimes=False) as report:
+        yield report
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,23 +13,20 @@ import sys
 import time
 
 import pytest
-from conftest import bench_threads_of
+from conftest import pinned_at_least, threads_at_least
 
 from fastnn import benchmarks as fb
 from fastnn.benchmarks.workloads import contention
-from fastnn.threads import available_cores
 
 
 def _threads(config) -> int:
-    return max(2, bench_threads_of(config))
+    return threads_at_least(config, 2)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def pinned_runtimes(request):
     """Every runtime pinned to two threads at least (this overrides conftest's)."""
-    if not hasattr(os, "sched_getaffinity") or available_cores() < 2:
-        pytest.skip("the contention benchmarks need Linux and two cores")
-    with fb.pinned_threads(_threads(request.config), runtimes=False) as report:
+    with pinned_at_least(request.config, 2) as report:
         yield report
 
 

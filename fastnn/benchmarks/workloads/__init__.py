@@ -12,9 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..cases import Workload
-from . import cli, contention, digits, minibatch, persample, predict, race, scaling, startup, xor
+from . import (
+    cli,
+    contention,
+    dask_fit,
+    digits,
+    minibatch,
+    persample,
+    predict,
+    race,
+    scaling,
+    startup,
+    xor,
+)
 from .cli import cli_workload
 from .contention import contention_workload
+from .dask_fit import dask_workload
 from .digits import digits_workload
 from .minibatch import MINIBATCH_CHECK, minibatch_workload
 from .persample import persample_workload
@@ -36,6 +49,7 @@ FAMILIES: dict[str, Callable[[str, int], list[Workload]]] = {
     "startup": startup.workloads,
     "cli": cli.workloads,
     "contention": contention.workloads,
+    "dask": dask_fit.workloads,
 }
 
 __all__ = [
@@ -44,6 +58,7 @@ __all__ = [
     "RACE_SETTINGS",
     "cli_workload",
     "contention_workload",
+    "dask_workload",
     "digits_workload",
     "minibatch_workload",
     "persample_workload",
