@@ -278,6 +278,94 @@ def _optimizer_step(kind: int) -> MakeArgs:
     return make
 
 
+# Convolution and pooling: ``shape`` (a, b) picks a batch of 2 samples of C = 1 + a % 3
+# channels on an S × (S + 1) image, S = isqrt(b) + 3, and O = min(a, 16) + 1 filters of
+# 3 × 2 (non-square). Each kernel runs in two settings: stride 1 with padding (1, 0),
+# the extended-row form, and stride (2, 1) with padding (0, 1), the direct loops.
+CONV_SETTINGS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "stride1": ((1, 1), (1, 0)),
+    "strided": ((2, 1), (0, 1)),
+}
+CONV_KERNEL = (3, 2)
+#: pooling setting -> (kernel, stride): disjoint windows, and overlapping ones
+POOL_SETTINGS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "disjoint": ((2, 2), (2, 2)),
+    "overlapping": ((3, 2), (1, 2)),
+}
+
+
+def conv_shapes(shape, stride, padding):
+    """(x, W, out) shapes of a batch for a comparison ``shape`` (see above)."""
+    a, b = shape
+    c, side, o = 1 + a % 3, int(np.sqrt(b)) + 3, min(a, 16) + 1
+    kh, kw = CONV_KERNEL
+    ho = (side + 2 * padding[0] - kh) // stride[0] + 1
+    wo = (side + 1 + 2 * padding[1] - kw) // stride[1] + 1
+    return (2, c, side, side + 1), (o, c, kh, kw), (2, o, ho, wo)
+
+
+def _conv(kernel: str, setting: str) -> MakeArgs:
+    stride, padding = CONV_SETTINGS[setting]
+
+    def make(rng, dtype, shape):
+        xs, ws, outs = conv_shapes(shape, stride, padding)
+        batch = kernel.endswith("_batch")
+        if not batch:
+            xs, outs = xs[1:], outs[1:]
+        x, W, b = _uniform(rng, dtype, xs), _uniform(rng, dtype, ws), _uniform(rng, dtype, ws[0])
+        g = _uniform(rng, dtype, outs)
+        if kernel.startswith("conv2d_forward"):
+            return x, W, b, stride, padding, _empty(dtype, outs)
+        if kernel.startswith("conv2d_input_grad"):
+            return W, g, stride, padding, _empty(dtype, xs)
+        if kernel == "conv2d_weight_grad_acc":  # adds to dW and db
+            return x, g, stride, padding, W, b
+        if kernel == "conv2d_weight_grad_batch":
+            return x, g, stride, padding, _empty(dtype, ws), _empty(dtype, ws[0])
+        return x, W, b, g, stride, padding, 0.1, _empty(dtype, xs)  # conv2d_backward_sgd
+
+    return make
+
+
+_CONV_OUTPUTS = {
+    "conv2d_forward": (5,),
+    "conv2d_forward_batch": (5,),
+    "conv2d_input_grad": (4,),
+    "conv2d_input_grad_batch": (4,),
+    "conv2d_weight_grad_acc": (4, 5),
+    "conv2d_weight_grad_batch": (4, 5),
+    "conv2d_backward_sgd": (1, 2, 7),
+}
+
+
+def _pool(kernel: str, setting: str) -> MakeArgs:
+    size, stride = POOL_SETTINGS[setting]
+
+    def make(rng, dtype, shape):
+        (n, c, h, w), _, _ = conv_shapes(shape, (1, 1), (0, 0))
+        ho, wo = (h - size[0]) // stride[0] + 1, (w - size[1]) // stride[1] + 1
+        x, g = _uniform(rng, dtype, (n, c, h, w)), _uniform(rng, dtype, (n, c, ho, wo))
+        if kernel == "maxpool2d_forward":
+            return x, size, stride, _empty(dtype, g.shape), np.full(g.shape, -1, np.int64)
+        if kernel == "maxpool2d_backward":
+            argmax = np.full(g.shape, -1, np.int64)
+            reference.maxpool2d_forward(x, size, stride, np.empty_like(g), argmax)
+            return g, argmax, _empty(dtype, x.shape)
+        if kernel == "avgpool2d_forward":
+            return x, size, stride, _empty(dtype, g.shape)
+        return g, size, stride, _empty(dtype, x.shape)  # avgpool2d_backward
+
+    return make
+
+
+_POOL_OUTPUTS = {
+    "maxpool2d_forward": (3, 4),
+    "maxpool2d_backward": (2,),
+    "avgpool2d_forward": (3,),
+    "avgpool2d_backward": (3,),
+}
+
+
 def kernel_name(key: str) -> str:
     """The kernel an entry of ``COMPARISONS`` runs: ``"loss_grad[mse]"`` -> ``"loss_grad"``."""
     return key.split("[", 1)[0]
@@ -315,6 +403,14 @@ def _build() -> dict[str, Comparison]:
         table[name] = _pair(name, _activation_forward(kind, True), (2,))
         name = f"activation_backward[{act}]"
         table[name] = _pair(name, _activation_backward(kind, True), (3,))
+    for kernel, outputs in _CONV_OUTPUTS.items():
+        for setting in CONV_SETTINGS:
+            name = f"{kernel}[{setting}]"
+            table[name] = _pair(name, _conv(kernel, setting), outputs)
+    for kernel, outputs in _POOL_OUTPUTS.items():
+        for setting in POOL_SETTINGS:
+            name = f"{kernel}[{setting}]"
+            table[name] = _pair(name, _pool(kernel, setting), outputs)
     for loss, kind in LOSS_KINDS.items():
         table[f"{loss}_loss"] = _pair(f"{loss}_loss", _loss(kind, False, False), returns=True)
         table[f"{loss}_grad"] = _pair(f"{loss}_grad", _loss(kind, False, True), (3,))
@@ -334,7 +430,8 @@ def _build() -> dict[str, Comparison]:
 COMPARISONS: dict[str, Comparison] = _build()
 
 #: The kernels of ``fastnn.kernels`` that have no entry: the training and predict
-#: engine, which the Network tests compare with the twin end to end.
+#: engine, which the Network tests compare with the twin end to end, and the
+#: full-batch loss and gradient, which tests/test_fullbatch.py compares so.
 ENGINE_KERNELS: frozenset[str] = frozenset(
-    {"fit_sgd", "fit_sgd_blocked", "fit_minibatch", "forward_batch"}
+    {"fit_sgd", "fit_sgd_blocked", "fit_minibatch", "forward_batch", "fullbatch_loss_grad"}
 )

@@ -18,6 +18,19 @@ from .activations import (
     tanh_backward,
     tanh_forward,
 )
+from .conv import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    conv2d_backward_sgd,
+    conv2d_forward,
+    conv2d_forward_batch,
+    conv2d_input_grad,
+    conv2d_input_grad_batch,
+    conv2d_weight_grad_acc,
+    conv2d_weight_grad_batch,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 from .dense import (
     dense_backward_sgd,
     dense_forward,
@@ -27,6 +40,7 @@ from .dense import (
     sgd_update,
 )
 from .engine import fit_minibatch, fit_sgd, fit_sgd_blocked, forward_batch
+from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,
     batch_loss_grad,
@@ -47,10 +61,19 @@ __all__ = [
     "activation_backward",
     "activation_forward",
     "adam_step",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
     "batch_loss",
     "batch_loss_grad",
     "binary_cross_entropy_grad",
     "binary_cross_entropy_loss",
+    "conv2d_backward_sgd",
+    "conv2d_forward",
+    "conv2d_forward_batch",
+    "conv2d_input_grad",
+    "conv2d_input_grad_batch",
+    "conv2d_weight_grad_acc",
+    "conv2d_weight_grad_batch",
     "cross_entropy_grad",
     "cross_entropy_loss",
     "dense_backward_sgd",
@@ -62,10 +85,13 @@ __all__ = [
     "fit_sgd",
     "fit_sgd_blocked",
     "forward_batch",
+    "fullbatch_loss_grad",
     "identity_backward",
     "identity_forward",
     "loss_grad",
     "loss_value",
+    "maxpool2d_backward",
+    "maxpool2d_forward",
     "momentum_step",
     "mse_grad",
     "mse_loss",
