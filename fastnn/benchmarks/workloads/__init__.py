@@ -14,6 +14,7 @@ from collections.abc import Callable
 from ..cases import Workload
 from . import (
     cli,
+    cnn,
     contention,
     dask_fit,
     digits,
@@ -26,6 +27,7 @@ from . import (
     xor,
 )
 from .cli import cli_workload
+from .cnn import cnn_workload
 from .contention import contention_workload
 from .dask_fit import dask_workload
 from .digits import digits_workload
@@ -50,6 +52,7 @@ FAMILIES: dict[str, Callable[[str, int], list[Workload]]] = {
     "cli": cli.workloads,
     "contention": contention.workloads,
     "dask": dask_fit.workloads,
+    "cnn": cnn.workloads,
 }
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "MINIBATCH_CHECK",
     "RACE_SETTINGS",
     "cli_workload",
+    "cnn_workload",
     "contention_workload",
     "dask_workload",
     "digits_workload",
