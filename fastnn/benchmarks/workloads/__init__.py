@@ -18,6 +18,7 @@ from . import (
     contention,
     dask_fit,
     digits,
+    estimators,
     minibatch,
     persample,
     predict,
@@ -31,6 +32,7 @@ from .cnn import cnn_workload
 from .contention import contention_workload
 from .dask_fit import dask_workload
 from .digits import digits_workload
+from .estimators import estimator_workload
 from .minibatch import MINIBATCH_CHECK, minibatch_workload
 from .persample import persample_workload
 from .predict import predict_workload
@@ -53,6 +55,7 @@ FAMILIES: dict[str, Callable[[str, int], list[Workload]]] = {
     "contention": contention.workloads,
     "dask": dask_fit.workloads,
     "cnn": cnn.workloads,
+    "sklearn": estimators.workloads,
 }
 
 __all__ = [
@@ -64,6 +67,7 @@ __all__ = [
     "contention_workload",
     "dask_workload",
     "digits_workload",
+    "estimator_workload",
     "minibatch_workload",
     "persample_workload",
     "predict_workload",
