@@ -11,7 +11,6 @@ this folder run; the pytest header prints what that pins, library by library.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -74,20 +73,16 @@ def pytest_generate_tests(metafunc) -> None:
         metafunc.parametrize("hidden", benchmarks.scaling_sizes(bench_size_of(metafunc.config)))
 
 
-def threads_at_least(config, n: int) -> int:
-    """``--bench-threads``, raised to ``n`` (for workloads that compare thread counts)."""
-    return max(n, bench_threads_of(config))
-
-
-@contextlib.contextmanager
-def pinned_at_least(config, n: int) -> Iterator[dict]:
-    """Every runtime pinned to ``threads_at_least(config, n)``; skips the module's
-    benchmarks on a machine with fewer than ``n`` cores. A module whose workloads
-    compare thread counts overrides ``pinned_runtimes`` with it."""
-    if benchmarks.resolve_threads(None) < n:
-        pytest.skip(f"these benchmarks need {n} cores")
-    with benchmarks.pinned_threads(threads_at_least(config, n), runtimes=False) as report:
-        yield report
+@pytest.fixture(scope="module")
+def two_threads(request) -> Iterator[int]:
+    """For a module whose workloads compare thread counts: every runtime pinned to
+    ``--bench-threads`` raised to two, which it yields; skips the module's benchmarks
+    on a machine with one core. Such a module overrides ``pinned_runtimes`` with it."""
+    if benchmarks.resolve_threads(None) < 2:
+        pytest.skip("these benchmarks need two cores")
+    threads = max(2, bench_threads_of(request.config))
+    with benchmarks.pinned_threads(threads, runtimes=False):
+        yield threads
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,27 +13,24 @@ import sys
 import time
 
 import pytest
-from conftest import pinned_at_least, threads_at_least
 
 from fastnn import benchmarks as fb
 from fastnn.benchmarks.workloads import contention
 
-
-def _threads(config) -> int:
-    return threads_at_least(config, 2)
+if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc"):
+    pytest.skip("the busy process needs Linux", allow_module_level=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pinned_runtimes(request):
-    """Every runtime pinned to two threads at least (this overrides conftest's)."""
-    with pinned_at_least(request.config, 2) as report:
-        yield report
+def pinned_runtimes(two_threads):
+    """Every runtime on two threads at least (this overrides conftest's)."""
+    return two_threads
 
 
 @pytest.mark.parametrize("system", list(contention.VARIANTS))
-def test_contention(measure, bench_size, request, system):
+def test_contention(measure, bench_size, two_threads, system):
     """784-256-128-10 minibatch, batch 64, one core busy: µs per sample."""
-    measure(fb.contention_workload(bench_size, _threads(request.config)), system)
+    measure(fb.contention_workload(bench_size, two_threads), system)
 
 
 def _alive(pid: int) -> bool:
@@ -44,8 +41,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_the_busy_process_spins_on_the_last_core_while_cases_are_open(request):
-    workload = fb.contention_workload("smoke", _threads(request.config))
+def test_the_busy_process_spins_on_the_last_core_while_cases_are_open(two_threads):
+    workload = fb.contention_workload("smoke", two_threads)
     first = workload.builders["fastnn"]()
     busy = first.busy
     try:

@@ -10,7 +10,6 @@ worker counts, so this module runs on two threads at least and needs two cores.
 from __future__ import annotations
 
 import pytest
-from conftest import pinned_at_least, threads_at_least
 
 from fastnn import benchmarks as fb
 from fastnn.benchmarks.workloads import dask_fit
@@ -19,18 +18,17 @@ pytest.importorskip("dask.distributed")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def pinned_runtimes(request):
-    """Every runtime pinned to two threads at least (this overrides conftest's)."""
-    with pinned_at_least(request.config, 2) as report:
-        yield report
+def pinned_runtimes(two_threads):
+    """Every runtime on two threads at least (this overrides conftest's)."""
+    return two_threads
 
 
 @pytest.mark.parametrize("system", ("fastnn", "dask-1w", "dask-2w"))
-def test_dask_averaging(measure, benchmark, bench_size, request, system):
+def test_dask_averaging(measure, benchmark, bench_size, two_threads, system):
     """One epoch on Dask with 1 and 2 workers, and ``Network.fit``: µs per sample."""
     if benchmark.disabled and system != "dask-2w":
         pytest.skip("the smoke pass runs the two-worker cluster against Network.fit")
-    case = measure(fb.dask_workload(bench_size, threads_at_least(request.config, 2)), system)
+    case = measure(fb.dask_workload(bench_size, two_threads), system)
     assert case.notes.startswith("test accuracy")
 
 

@@ -104,6 +104,8 @@ def contention_workload(size: str = "full", threads: int = 2) -> Workload:
 
     def builder(system: str, base: str, t: int | None):
         def build() -> Case:
+            if not hasattr(os, "sched_setaffinity"):
+                raise Unavailable("needs Linux: the busy process is pinned with sched_setaffinity")
             if threads < 2 or available_cores() < 2:
                 raise Unavailable(
                     f"needs two cores and two threads (has {available_cores()} cores, "
