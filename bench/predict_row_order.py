@@ -41,13 +41,13 @@ def _blas_forward():
     from fastnn.kernels.engine import _block, _forward_cols, _transpose
 
     @serial
-    def forward(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
+    def forward(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Z, acts, block):
         n = X.shape[0]
         last = kinds.size - 1
         for start in range(0, n, block):
             rows = min(block, n - start)
-            _forward_cols(kinds, n_in, n_out, p_off, a_off, params, X[start : start + rows],
-                          acts, rows, block)  # fmt: skip
+            _forward_cols(kinds, n_in, n_out, p_off, a_off, hyp, params,
+                          X[start : start + rows], acts, rows, block)  # fmt: skip
             dst = Z[start : start + rows]
             _transpose(_block(acts, block * a_off[last], n_out[last], rows), dst)
 
@@ -69,7 +69,7 @@ def run(rows: int, repeats: int, dtype, threads: int) -> None:
     Z_blas = np.empty((rows, SIZES[-1]), dtype)
 
     def run_blas():
-        blas(p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, net.params, X, Z_blas, acts, block)
+        blas(*p.arrays, net.params, X, Z_blas, acts, block)
         return Z_blas
 
     systems = {"fastnn": lambda: net.predict(X), "blas-forward": run_blas}

@@ -84,4 +84,6 @@ def test_one_thread_is_unavailable_with_its_reason():
     with pytest.raises(fb.Unavailable, match="two threads"):
         workload.builders["fastnn"]()
     # The systems of the usual columns first, then the other thread counts.
-    assert workload.systems == ("fastnn", "torch", "fastnn-2t", "fastnn-default", "torch-2t")
+    assert workload.systems == (
+        "fastnn", "torch", "fastnn-2t", "fastnn-default", "fastnn-2t-forced", "torch-2t"
+    )  # fmt: skip

@@ -5,7 +5,7 @@ Numba-compiled kernels, with a pure-NumPy twin of every kernel.
 """
 
 from . import losses, optimizers
-from .layers import Activation, Dense, Identity, Layer, ReLU, Sigmoid, Tanh
+from .layers import Activation, Dense, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .network import Network, TrainingDivergedError
 from .version import __version__ as __version__
 
@@ -40,6 +40,7 @@ __all__ = [
     "Dense",
     "Identity",
     "Layer",
+    "LeakyReLU",
     "Network",
     "ReLU",
     "Sigmoid",

@@ -8,9 +8,9 @@ This module imports nothing, by rule: the kernels read it without loading the re
 fastnn, and ``import fastnn`` reads it without loading Numba. The kernels import the
 codes as module-level integers, which Numba compiles in as constants.
 
-Numba's on-disk cache does not notice a change to this file (it tracks each kernel's
-own source file), so a code, once given, keeps its value: a new layer kind, loss or
-optimizer takes the next free number.
+A change to this file compiles every kernel again (``fastnn.kernels.cache`` stamps
+each cached kernel with it). A code, once given, keeps its value all the same: a new
+layer kind, loss or optimizer takes the next free number.
 """
 
 # Layer kinds in a plan. The activations double as the codes their kernels dispatch on.
@@ -19,6 +19,7 @@ TANH = 1
 SIGMOID = 2
 RELU = 3
 IDENTITY = 4
+LEAKY_RELU = 5
 
 #: Activation name -> code.
 ACTIVATION_CODES: dict[str, int] = {
@@ -26,6 +27,7 @@ ACTIVATION_CODES: dict[str, int] = {
     "sigmoid": SIGMOID,
     "relu": RELU,
     "identity": IDENTITY,
+    "leaky_relu": LEAKY_RELU,
 }
 
 # Losses.

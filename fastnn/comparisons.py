@@ -35,6 +35,9 @@ SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 5), (4, 1), (3, 7), (16, 9))
 #: The ``kind`` codes the dispatching kernels take, by name.
 ACTIVATION_KINDS: dict[str, int] = codes.ACTIVATION_CODES
 LOSS_KINDS: dict[str, int] = codes.LOSS_CODES
+#: The float setting the activation kernels are compared at (LeakyReLU's slope; the
+#: activations without one ignore it): away from 0 and 1, so that it shows.
+ALPHA = 0.1
 
 MakeArgs = Callable[[np.random.Generator, Any, tuple[int, int]], tuple]
 
@@ -170,7 +173,7 @@ def _dense_backward_sgd(rng, dtype, shape):
 def _activation_output(kind: int, x: np.ndarray) -> np.ndarray:
     """A plausible layer output y = f(x), which the backward kernels take."""
     out = np.empty_like(x)
-    reference.activation_forward(kind, x, out)
+    reference.activation_forward(kind, x, out, ALPHA)
     return out
 
 
@@ -178,7 +181,7 @@ def _activation_forward(kind: int, pass_kind: bool) -> MakeArgs:
     def make(rng, dtype, shape):
         # Wide enough to reach both tails of tanh and the sigmoid.
         args = (_uniform(rng, dtype, shape, -6.0, 6.0), _empty(dtype, shape))
-        return (kind, *args) if pass_kind else args
+        return (kind, *args, ALPHA) if pass_kind else args
 
     return make
 
@@ -187,7 +190,7 @@ def _activation_backward(kind: int, pass_kind: bool) -> MakeArgs:
     def make(rng, dtype, shape):
         y = _activation_output(kind, _uniform(rng, dtype, shape, -3.0, 3.0))
         args = (y, _uniform(rng, dtype, shape), _empty(dtype, shape))
-        return (kind, *args) if pass_kind else args
+        return (kind, *args, ALPHA) if pass_kind else args
 
     return make
 
@@ -397,8 +400,13 @@ def _build() -> dict[str, Comparison]:
         name = f"optimizer_step[{opt}]"
         table[name] = _pair(name, _optimizer_step(kind), outputs)
     for act, kind in ACTIVATION_KINDS.items():
-        table[f"{act}_forward"] = _pair(f"{act}_forward", _activation_forward(kind, False), (1,))
-        table[f"{act}_backward"] = _pair(f"{act}_backward", _activation_backward(kind, False), (2,))
+        # One kernel per activation for those without a setting; all go through the
+        # dispatching pair below.
+        if hasattr(kernels, f"{act}_forward"):
+            name = f"{act}_forward"
+            table[name] = _pair(name, _activation_forward(kind, False), (1,))
+            name = f"{act}_backward"
+            table[name] = _pair(name, _activation_backward(kind, False), (2,))
         name = f"activation_forward[{act}]"
         table[name] = _pair(name, _activation_forward(kind, True), (2,))
         name = f"activation_backward[{act}]"

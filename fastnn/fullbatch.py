@@ -20,6 +20,7 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
 
+from .codes import DENSE
 from .losses import LOSSES
 from .network import Network, TrainingDivergedError
 from .threads import blas_threads
@@ -59,9 +60,10 @@ class FullBatch:
         self.kind = LOSS_KINDS[loss]
         dt = net.dtype
         p = net._plan
+        a = p.arrays
         empty_i = np.empty(0, np.int64)
         if sp.issparse(X):
-            if p.kinds[0] != 0:
+            if a.kinds[0] != DENSE:
                 raise ValueError("a sparse X needs a network whose first layer is Dense")
             X = sp.csr_matrix(X, dtype=dt)
             if X.ndim != 2 or X.shape[1] != net.n_features:
@@ -78,7 +80,7 @@ class FullBatch:
                 X.indptr.astype(np.int64),
             )
             self.X = np.empty((0, net.n_features), dt)
-            wt, nx = int(p.n_in[0] * p.n_out[0]), 0
+            wt, nx = int(a.n_in[0] * a.n_out[0]), 0
         else:
             self.X = net._check_X(X)
             self.n = self.X.shape[0]
@@ -87,9 +89,9 @@ class FullBatch:
         self.Y = net._check_Y(Y, self.n)
         self.sample_weight = check_sample_weight(sample_weight, self.n, dt)
         self.block = max(1, min(BLOCK, self.n))
-        widest = int(max(p.n_in.max(), p.n_out.max()))
-        largest = int(max(o * i for o, i, k in zip(p.n_out, p.n_in, p.kinds, strict=True)
-                          if k == 0))  # fmt: skip
+        widest = int(max(a.n_in.max(), a.n_out.max()))
+        largest = int(max(o * i for o, i, k in zip(a.n_out, a.n_in, a.kinds, strict=True)
+                          if k == DENSE))  # fmt: skip
         b = self.block
         self._buffers = (
             np.empty(b * (p.n_acts), dt),
@@ -111,9 +113,8 @@ class FullBatch:
         net = self.net
         p = net._plan
         samples = self.all_samples if samples is None else samples
-        plan = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off)
         data = (self.X, *self.csr, self.Y, self.sample_weight, samples)
-        args = (*plan, net.params, *data, self.kind, self.block, grad, *self._buffers)
+        args = (*p.arrays, net.params, *data, self.kind, self.block, grad, *self._buffers)
         return float(net._ops.fullbatch_loss_grad(*args))
 
     def threads(self):
@@ -170,9 +171,10 @@ def loss_and_gradient(net: Network, X, Y, sample_weight=None) -> tuple[float, np
 def weight_mask(net: Network) -> np.ndarray:
     """True at the entries of ``net.params`` that are weights (not biases)."""
     p = net._plan
+    a = p.arrays
     mask = np.zeros(p.n_params, bool)
-    for i in np.flatnonzero(p.kinds == 0):
-        mask[p.p_off[i] : p.p_off[i] + p.n_out[i] * p.n_in[i]] = True
+    for i in np.flatnonzero(a.kinds == DENSE):
+        mask[a.p_off[i] : a.p_off[i] + a.n_out[i] * a.n_in[i]] = True
     return mask
 
 

@@ -36,7 +36,9 @@ import io
 import json
 import math
 import numbers
+import os
 import re
+import stat
 from typing import Any
 
 import numpy as np
@@ -44,7 +46,7 @@ import numpy as np
 from .archive import ArchiveError, NpzReader
 from .files import atomic_write
 from .files import check_path as _check_path
-from .layers import Dense, Identity, Layer, ReLU, Sigmoid, Tanh
+from .layers import LAYERS, Layer
 from .network import Network
 
 #: The ``format`` field of every fastnn model file.
@@ -58,32 +60,17 @@ OPTIMIZER_PREFIX = "optimizer."
 EXTRA_KEY = "extra"
 EXTRA_PREFIX = "extra."
 
-#: Layer types a model file may name, by the name it stores.
-LAYER_TYPES: dict[str, type[Layer]] = {
-    "Dense": Dense,
-    "Tanh": Tanh,
-    "Sigmoid": Sigmoid,
-    "ReLU": ReLU,
-    "Identity": Identity,
-}
-
 
 # -- metadata ----------------------------------------------------------------------
 def _layer_spec(index: int, layer: Layer) -> dict[str, Any]:
-    name = type(layer).__name__
-    if LAYER_TYPES.get(name) is not type(layer):
+    """The layer's entry in the metadata: ``Layer.to_spec`` of a registered kind (a
+    subclass registered under no name of its own cannot be read back, so it is refused)."""
+    if LAYERS.get(layer.saved_name) is not type(layer):
         raise TypeError(
-            f"layers[{index}] is a {name}, which a model file cannot hold: only "
-            f"{sorted(LAYER_TYPES)} can be saved"
+            f"layers[{index}] is a {type(layer).__name__}, which a model file cannot hold: "
+            f"only {sorted(LAYERS)} can be saved"
         )
-    if isinstance(layer, Dense):
-        return {
-            "type": name,
-            "input_size": layer.input_size,
-            "output_size": layer.output_size,
-            "init": layer.init,
-        }
-    return {"type": name}
+    return layer.to_spec()
 
 
 def _json_seed(seed):
@@ -319,11 +306,14 @@ def _parameter_count(path: str, specs) -> int:
         raise _fail(path, "its metadata has no list of layers")
     total = 0
     for i, spec in enumerate(specs):
-        if isinstance(spec, dict) and spec.get("type") == "Dense":
-            sizes = spec.get("input_size"), spec.get("output_size")
-            if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
-                raise _fail(path, f"layers[{i}] is not a valid Dense layer (sizes {sizes})")
-            total += sizes[1] * (sizes[0] + 1)
+        # An unknown type needs none here; building the layers names it.
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        cls = LAYERS.get(kind) if isinstance(kind, str) else None
+        if cls is not None:
+            try:
+                total += cls.param_count(spec)
+            except ValueError as exc:
+                raise _fail(path, f"layers[{i}] is not a valid {kind} layer ({exc})") from exc
     return total
 
 
@@ -393,19 +383,12 @@ def _build_layers(path: str, specs, backend: str = "numba") -> list[Layer]:
     layers: list[Layer] = []
     for i, spec in enumerate(specs):
         kind = spec.get("type") if isinstance(spec, dict) else None
-        if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        if not isinstance(kind, str) or kind not in LAYERS:
             raise _fail(path, f"layers[{i}] has unknown type {kind!r}")
-        if kind == "Dense":
-            try:
-                layers.append(
-                    Dense(
-                        spec["input_size"], spec["output_size"], spec.get("init"), backend=backend
-                    )
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise _fail(path, f"layers[{i}] is not a valid Dense layer ({exc})") from exc
-        else:
-            layers.append(LAYER_TYPES[kind](backend=backend))
+        try:
+            layers.append(LAYERS[kind].from_spec(spec, backend=backend))
+        except (TypeError, ValueError) as exc:
+            raise _fail(path, f"layers[{i}] is not a valid {kind} layer ({exc})") from exc
     return layers
 
 
@@ -459,10 +442,12 @@ def load(path) -> Network:
     FileNotFoundError
         If there is no file at ``path``.
     ValueError
-        If the file is not a fastnn model, is corrupt or truncated, was modified
-        after it was written (checksum mismatch), declares sizes its content cannot
-        hold, or has a newer format version. The message names the file and the
-        problem; nothing is allocated beyond what the file's own size allows.
+        If the path is not a regular file (a directory, FIFO or device is refused
+        without reading it), or the file is not a fastnn model, is corrupt or
+        truncated, was modified after it was written (checksum mismatch), declares
+        sizes its content cannot hold, or has a newer format version. The message
+        names the file and the problem; nothing is allocated beyond what the file's
+        own size allows.
     """
     path = _check_path(path)
     with _open(path) as f:
@@ -470,13 +455,24 @@ def load(path) -> Network:
 
 
 def _open(path: str):
-    """``path`` opened for reading; an unreadable file is a ValueError naming it."""
+    """``path`` opened for reading. An unreadable path, or one that is not a regular
+    file (a directory, FIFO or device, refused without reading it), is a ValueError
+    naming it."""
+    # Non-blocking, so that a FIFO is refused at once instead of waiting for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        return open(path, "rb")
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise _fail(path, f"it cannot be read ({type(exc).__name__}: {exc})") from exc
+    f = open(fd, "rb")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        f.close()
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise _fail(path, f"it is not a regular file but {kind}: pass a model file")
+    return f
 
 
 def _build(source, path: str, backend: str | None = None) -> Network:

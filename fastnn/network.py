@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import numbers
@@ -15,11 +16,11 @@ import numpy as np
 
 from . import interrupt
 from .backends import get_ops
-from .layers import Dense, Layer, ReLU, Sigmoid
+from .layers import Dense, Layer, Sigmoid, check_unowned
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import build_plan, sgd_block
-from .threads import blas_threads, default_threads, idle_cores
+from .plan import Plan, build_plan, sgd_block
+from .threads import blas_threads, default_threads, idle_cores, numba_threads
 from .validation import (
     check_array,
     check_bool,
@@ -32,8 +33,8 @@ from .validation import (
 
 #: Rows per block when predicting: keeps the activations of a block in cache.
 PREDICT_BLOCK = 256
-#: Multiply-adds per extra thread: below this, waking BLAS threads costs more than
-#: the work they would share.
+#: Multiply-adds per extra thread: below this, waking threads costs more than the
+#: work they would share.
 WORK_PER_THREAD = 1 << 21
 #: Most shuffle indices the engine gets at once; bounds the order array's memory.
 MAX_ORDER = 1 << 22
@@ -51,24 +52,11 @@ class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
 
 
-def _check_unowned(layers: list[Layer]) -> None:
-    """Raise if a layer already belongs to a live network, or appears twice: a layer's
-    weights are views into one network's buffer, so two owners would disagree."""
-    seen: dict[int, int] = {}
-    for i, layer in enumerate(layers):
-        if id(layer) in seen:
-            raise ValueError(
-                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
-                "give every position a layer of its own, e.g. Dense(3, 3) twice"
-            )
-        seen[id(layer)] = i
-        if layer.owner is not None:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
-                "weights it holds: build fresh layers for each network (e.g. "
-                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
-                "copy.deepcopy(layers)"
-            )
+def _engine_plan(layers: list[Layer], loss: str) -> Plan:
+    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
+    # stops at the logits and the loss applies the sigmoid, stably.
+    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+    return build_plan(layers[:-1] if fused else layers)
 
 
 class Network:
@@ -127,11 +115,8 @@ class Network:
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        # A final Sigmoid under binary cross-entropy is fused into the loss: the
-        # engine stops at the logits and the loss applies the sigmoid, stably.
-        fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
-        self._plan = build_plan(layers[:-1] if fused else layers)
-        _check_unowned(layers)
+        self._plan = _engine_plan(layers, loss)
+        check_unowned(layers)
         self.layers = layers
         self.loss = loss
         self.backend = backend
@@ -152,7 +137,14 @@ class Network:
         return get_ops(self.backend)
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
+        # Copies of one moment between updates, as save takes them: pickle and
+        # deepcopy read the state after this returns, while a fit in another
+        # thread may go on changing it. The layers' views are rebound to these.
+        with self._lock:
+            state = dict(self.__dict__)
+            state["_params"] = self._params.copy()
+            state["optimizer"] = copy.deepcopy(self.optimizer)
+            state["_rng"] = copy.deepcopy(self._rng)
         state.pop("_lock", None)  # locks don't pickle; each copy gets its own
         return state
 
@@ -163,11 +155,13 @@ class Network:
             state = {**state, "_params": state["params"]}
             del state["params"]
         self.__dict__.update(state)
+        if not hasattr(self._plan, "arrays"):  # pickled before the plan had cfg and hyp
+            self._plan = _engine_plan(self.layers, self.loss)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)
-            if isinstance(layer, Dense):
-                start = self._plan.p_off[i]
+            if layer.n_params:
+                start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
 
     @property
@@ -206,14 +200,14 @@ class Network:
     def engine_layers(self) -> list[Layer]:
         """The layers the engine runs: all of ``layers``, less a final Sigmoid that
         binary cross-entropy takes into the loss (the engine works on its logits)."""
-        return self.layers[: self._plan.kinds.size]
+        return self.layers[: self._plan.arrays.kinds.size]
 
     def layer_params(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Views (weights, bias) of Dense layer ``layers[index]`` in ``params``."""
         layer = self.layers[index]
         if not isinstance(layer, Dense):
             raise ValueError(f"layers[{index}] is {layer!r}, not a Dense layer")
-        start = int(self._plan.p_off[index])
+        start = int(self._plan.arrays.p_off[index])
         n_w = layer.output_size * layer.input_size
         weights = self._params[start : start + n_w].reshape(layer.output_size, layer.input_size)
         return weights, self._params[start + n_w : start + layer.n_params]
@@ -230,18 +224,14 @@ class Network:
         else the process's current BLAS limit (see ``fastnn.threads.default_threads``)."""
         return default_threads() if self.threads is None else self.threads
 
-    def _threads_for(self, rows: int, *, any_count: bool = False) -> int:
-        """Threads worth waking for ``rows`` samples' matrix products.
-
-        Without a set ``threads``, no more than the cores that other processes leave
-        idle: a BLAS thread waiting for a busy core holds up the others at every
-        product. A set ``threads`` is kept, since minibatch results depend on the
-        BLAS thread count, unless ``any_count`` says the caller's do not (predict).
+    def _threads_for(self, rows: int) -> int:
+        """Threads worth waking for ``rows`` samples' matrix products: at most
+        ``n_threads``, and no more than the cores that other processes leave idle, a
+        set ``threads`` included (a thread waiting for a busy core holds up the
+        others). No result of fit or predict depends on the count.
         """
         threads = max(1, min(self.n_threads, rows * self._plan.n_params // WORK_PER_THREAD))
-        if threads > 1 and (self.threads is None or any_count):
-            threads = min(threads, idle_cores())
-        return threads
+        return min(threads, idle_cores()) if threads > 1 else threads
 
     @property
     def dense_layers(self) -> list[Dense]:
@@ -270,10 +260,11 @@ class Network:
         for i, layer in enumerate(self.layers):
             layer.configure(self.dtype, self.backend)
             if isinstance(layer, Dense):
-                start = self._plan.p_off[i]
+                start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
-                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-                layer.initialize(rng, layer.init or ("he" if isinstance(nxt, ReLU) else "xavier"))
+                # He before a ReLU, Xavier otherwise: the next layer's ``weight_init``.
+                nxt = self.layers[i + 1] if i + 1 < len(self.layers) else Layer
+                layer.initialize(rng, layer.init or nxt.weight_init)
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.layers))
@@ -395,13 +386,13 @@ class Network:
         Raises
         ------
         TrainingDivergedError
-            If a loss turns non-finite; the weights, the optimizer's state and its
-            step count are restored to their values at the start of that epoch.
+            If a loss turns non-finite; weights, optimizer state, step count and
+            shuffling state are restored to those at the start of that epoch.
         KeyboardInterrupt
             On Ctrl-C, within milliseconds. The network is left as it was at the end
-            of the last completed epoch (weights, optimizer state and step count
-            alike; ``stopped_epoch`` counts the epochs this call completed), and
-            predicts and trains on from there.
+            of the last completed epoch (weights, optimizer state, step count and
+            shuffling state alike; ``stopped_epoch`` counts the epochs this call
+            completed), and predicts and trains on from there.
 
         Notes
         -----
@@ -445,7 +436,7 @@ class Network:
         per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
         best, best_params, waited = np.inf, None, 0
-        done = 0
+        done = self.stopped_epoch = 0
         while done < epochs:
             count = min(chunk, epochs - done)
             if isinstance(schedule, Constant):
@@ -459,11 +450,19 @@ class Network:
                 # small network's epoch.
                 order = np.tile(rows, (count, 1))
                 if shuffle:
+                    drawn_from = self.rng_state
                     order = self._rng.permuted(order, axis=1)
-                if per_sample:
-                    losses = self._run_sgd(X, Y, order, rates[0], done)
-                else:
-                    losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                try:
+                    if per_sample:
+                        losses = self._run_sgd(X, Y, order, rates[0], done)
+                    else:
+                        losses = self._run_minibatch(X, Y, order, rates, batch_size, l2, opt, done)
+                except (KeyboardInterrupt, TrainingDivergedError):
+                    if shuffle:  # as if only the completed epochs had been shuffled
+                        self._rewind_shuffle(drawn_from, rows, self.stopped_epoch - done)
+                    raise
+            # Kept current, so that Ctrl-C in validation or a callback finds the count.
+            self.stopped_epoch = done + len(losses)
             if not per_epoch:
                 # Nothing runs between epochs: one list operation, not a Python loop
                 # per epoch, which would cost a tenth of a 10,000-epoch XOR fit.
@@ -492,6 +491,12 @@ class Network:
                 self.params[:] = best_params
         self.stopped_epoch = done
         return history
+
+    def _rewind_shuffle(self, state: dict, rows: np.ndarray, epochs: int) -> None:
+        """Set the shuffling generator to ``state`` advanced by ``epochs`` shuffles."""
+        self.rng_state = state
+        if epochs > 0:  # each epoch's shuffle draws from the generator in turn
+            self._rng.permuted(np.tile(rows, (epochs, 1)), axis=1)
 
     def _resolve_optimizer(self, spec) -> Optimizer:
         current = self.optimizer
@@ -553,6 +558,7 @@ class Network:
     def _finish(self, completed: int, order, learning_rate, done, epoch_loss) -> list[float]:
         # The kernels restore the epoch's starting weights before they return early.
         if completed < order.shape[0]:
+            self.stopped_epoch = done + completed
             raise self._diverged(done + completed + 1, learning_rate)
         return epoch_loss.tolist()
 
@@ -561,8 +567,7 @@ class Network:
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
         # Per-sample SGD runs on one thread, so its result never depends on the count.
-        args = (p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Y, order,
-                learning_rate, self._loss_kind)  # fmt: skip
+        args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
         if block > 1:
             run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
@@ -582,11 +587,16 @@ class Network:
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
         run = functools.partial(
-            self._ops.fit_minibatch, p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params,
-            X, Y, order, batch_size, rates, self._loss_kind, float(l2), opt.kind, opt.hyper(),
-            state_a, state_b, step, epoch_loss, snapshot,
+            self._ops.fit_minibatch, *p.arrays, self.params, X, Y, order, batch_size, rates,
+            self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
+            epoch_loss, snapshot,
         )  # fmt: skip
-        with blas_threads(self._threads_for(min(batch_size, order.shape[1]))):
+        threads = self._threads_for(min(batch_size, order.shape[1]))
+        if self.backend == "numba":
+            # The engine runs its tasks on Numba's threads, each product on one BLAS
+            # thread: the same bits at any thread count.
+            run, threads = numba_threads(threads, run), 1
+        with blas_threads(threads):
             completed = self._call(run, order, done)
         return self._finish(completed, order, rates[0], done, epoch_loss)
 
@@ -595,7 +605,7 @@ class Network:
         # The kernels report non-finite values in X as they pass over it; only then
         # is X scanned again, for the message.
         Z = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        threads = self._threads_for(X.shape[0], any_count=True)
+        threads = self._threads_for(X.shape[0])
         chunks = min(threads, X.shape[0] // PREDICT_BLOCK)
         # The compiled forward pass calls no BLAS; the NumPy twin's products do.
         calls_blas = self.backend != "numba"
@@ -625,9 +635,7 @@ class Network:
         # The compiled kernel lays out its own workspace; only the twin's signature
         # has this argument.
         acts = np.empty(0, dtype=self.dtype)
-        return self._ops.forward_batch(
-            p.kinds, p.n_in, p.n_out, p.p_off, p.a_off, self.params, X, Z, acts, block
-        )
+        return self._ops.forward_batch(*p.arrays, self.params, X, Z, acts, block)
 
     def predict(self, X) -> np.ndarray:
         """The network's predictions, shape (n_samples, n_outputs).

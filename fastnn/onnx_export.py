@@ -1,8 +1,9 @@
 """Exporting a network's predict function as an ONNX model.
 
-Each ``Dense`` becomes a ``Gemm`` node (``transB=1``: the weights are stored as
-fastnn holds them, (n_out, n_in)); each activation becomes ``Tanh``, ``Sigmoid``,
-``Relu`` or ``Identity``. With ``loss="cross_entropy"`` a ``Softmax`` follows and with
+Each layer lowers itself (``Layer.onnx_nodes``): a ``Dense`` becomes a ``Gemm`` node
+(``transB=1``: the weights are stored as fastnn holds them, (n_out, n_in)), an
+activation its ONNX operator (``Tanh``, ``Sigmoid``, ``Relu``, ...). With
+``loss="cross_entropy"`` a ``Softmax`` follows and with
 ``loss="binary_cross_entropy"`` a ``Sigmoid``, so the graph returns what
 ``Network.predict`` returns. float32 and float64 networks export in their own type.
 
@@ -23,15 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from .files import atomic_write
-from .layers import Dense, Identity, ReLU, Sigmoid, Tanh
 from .network import Network
 
 #: The ONNX operator set the graphs use (Softmax over the last axis needs >= 13).
 OPSET = 17
 #: The IR version matching ``OPSET``, so that older runtimes accept the file.
 IR_VERSION = 8
-
-_ACTIVATION_OPS = {Tanh: "Tanh", Sigmoid: "Sigmoid", ReLU: "Relu", Identity: "Identity"}
 
 
 def _import_onnx():
@@ -73,21 +71,10 @@ class _Graph:
 def _network_nodes(g: _Graph, net: Network, x: str) -> str:
     """Append the network's layers and output transform; return the output's name."""
     out = x
-    # The engine's layers, weights from the network's buffer; a final Sigmoid fused
-    # into binary cross-entropy is the output transform's below.
+    # The engine's layers (their weights are views of the network's buffer); a final
+    # Sigmoid fused into binary cross-entropy is the output transform's below.
     for i, layer in enumerate(net.engine_layers):
-        if isinstance(layer, Dense):
-            weights, bias = net.layer_params(i)
-            w = g.const(f"dense{i}_weight", weights.copy())
-            b = g.const(f"dense{i}_bias", bias.copy())
-            out = g.node("Gemm", [out, w, b], transB=1)
-        elif type(layer) in _ACTIVATION_OPS:
-            out = g.node(_ACTIVATION_OPS[type(layer)], [out])
-        else:
-            raise TypeError(
-                f"layers[{i}] is a {type(layer).__name__}, which has no ONNX export: "
-                "use Dense, Tanh, Sigmoid, ReLU or Identity"
-            )
+        out = layer.onnx_nodes(g, out, i)
     if net.loss == "cross_entropy":
         out = g.node("Softmax", [out], axis=-1)
     elif net.loss == "binary_cross_entropy":

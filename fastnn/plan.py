@@ -1,24 +1,45 @@
-"""Lowering a list of layers to the compact plan the compiled engine interprets."""
+"""Lowering a list of layers to the compact plan the compiled engine interprets.
+
+A plan holds, per layer, its kind and widths, where its parameters and its output
+start in the network's buffers, and two small matrices for whatever else a layer
+kind needs: ``cfg`` (int64, e.g. a convolution's geometry) and ``hyp`` (float64,
+e.g. LeakyReLU's slope), which the engine reads by layer index. ``Plan.arrays`` is
+that part of every engine call, in the order ``fastnn.backends.Backend`` declares.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .codes import DENSE
-from .layers import Activation, Dense, Layer
+from .layers import Layer, layer_names
+
+#: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine.
+CFG_WIDTH = 8
+#: Columns of ``Plan.hyp``: the floats a layer kind may pass the engine.
+HYP_WIDTH = 2
+
+
+class PlanArrays(NamedTuple):
+    """The plan's arguments of every engine call, in order (see ``fastnn.backends``)."""
+
+    kinds: np.ndarray  # int64 (n_layers,): DENSE or an activation code
+    n_in: np.ndarray  # int64 (n_layers,): input width
+    n_out: np.ndarray  # int64 (n_layers,): output width
+    p_off: np.ndarray  # int64 (n_layers,): start of the parameters (-1: none)
+    a_off: np.ndarray  # int64 (n_layers,): start of the output in the activations
+    cfg: np.ndarray  # int64 (n_layers, CFG_WIDTH): a layer kind's integers
+    hyp: np.ndarray  # float64 (n_layers, HYP_WIDTH): a layer kind's floats
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Per-layer int64 arrays (see ``fastnn.kernels.engine``) and buffer sizes."""
+    """The engine's view of a network: ``arrays`` and the buffer sizes."""
 
-    kinds: np.ndarray
-    n_in: np.ndarray
-    n_out: np.ndarray
-    p_off: np.ndarray
-    a_off: np.ndarray
+    arrays: PlanArrays
     n_params: int
     n_acts: int
 
@@ -29,51 +50,46 @@ def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
         raise ValueError("a Network needs at least one layer, e.g. [Dense(2, 1)]")
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
-            raise TypeError(
-                f"layers[{i}] is {layer!r}, not a fastnn layer: use Dense, Tanh, "
-                "Sigmoid, ReLU or Identity"
-            )
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense:
+            raise TypeError(f"layers[{i}] is {layer!r}, not a fastnn layer: use {layer_names()}")
+    sizes = [layer.input_size for layer in layers if layer.input_size is not None]
+    if not sizes:
         raise ValueError("a Network needs at least one Dense layer")
-    width = dense[0].input_size
+    width = sizes[0]
     widths = []
     for i, layer in enumerate(layers):
-        if isinstance(layer, Dense):
-            if layer.input_size != width:
-                raise ValueError(
-                    f"layer sizes don't chain: layers[{i}] is {layer!r}, which takes "
-                    f"{layer.input_size} inputs, but the layer before it outputs {width}; "
-                    f"make it Dense({width}, {layer.output_size})"
-                )
-            widths.append((width, layer.output_size))
-            width = layer.output_size
-        else:
-            widths.append((width, width))
+        out = layer.output_width(width, i)
+        widths.append((width, out))
+        width = out
     return widths
 
 
 def build_plan(layers: list[Layer]) -> Plan:
+    """The plan of ``layers``; raises if their sizes don't chain."""
     widths = chain_widths(layers)
     n = len(layers)
-    kinds = np.empty(n, np.int64)
-    n_in = np.array([w[0] for w in widths], np.int64)
-    n_out = np.array([w[1] for w in widths], np.int64)
-    p_off = np.full(n, -1, np.int64)
-    a_off = np.zeros(n, np.int64)
+    arrays = PlanArrays(
+        kinds=np.empty(n, np.int64),
+        n_in=np.array([w[0] for w in widths], np.int64),
+        n_out=np.array([w[1] for w in widths], np.int64),
+        p_off=np.full(n, -1, np.int64),
+        a_off=np.zeros(n, np.int64),
+        cfg=np.zeros((n, CFG_WIDTH), np.int64),
+        hyp=np.zeros((n, HYP_WIDTH), np.float64),
+    )
     params = acts = 0
     for i, layer in enumerate(layers):
-        if isinstance(layer, Dense):
-            kinds[i] = DENSE
-            p_off[i] = params
-            params += layer.n_params
-        elif isinstance(layer, Activation):
-            kinds[i] = layer.kind
-        else:
-            raise TypeError(f"layers[{i}] ({type(layer).__name__}) has no compiled kernel")
-        a_off[i] = acts
-        acts += int(n_out[i])
-    return Plan(kinds, n_in, n_out, p_off, a_off, params, acts)
+        entry = layer.plan_entry()
+        if len(entry.cfg) > CFG_WIDTH or len(entry.hyp) > HYP_WIDTH:
+            raise ValueError(f"layers[{i}] ({layer!r}) has more settings than a plan holds")
+        arrays.kinds[i] = entry.code
+        if entry.n_params:
+            arrays.p_off[i] = params
+            params += entry.n_params
+        arrays.cfg[i, : len(entry.cfg)] = entry.cfg
+        arrays.hyp[i, : len(entry.hyp)] = entry.hyp
+        arrays.a_off[i] = acts
+        acts += int(arrays.n_out[i])
+    return Plan(arrays, params, acts)
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
@@ -84,6 +100,7 @@ SGD_BLOCK_MIN_WEIGHTS = 16384
 
 def sgd_block(plan: Plan) -> int:
     """The block size per-sample SGD uses for the first layer (1: no blocking)."""
-    if plan.kinds[0] != DENSE or plan.n_in[0] * plan.n_out[0] < SGD_BLOCK_MIN_WEIGHTS:
+    a = plan.arrays
+    if a.kinds[0] != DENSE or a.n_in[0] * a.n_out[0] < SGD_BLOCK_MIN_WEIGHTS:
         return 1
     return SGD_BLOCK

@@ -1,15 +1,19 @@
 """How many cores fastnn's kernels use.
 
-Minibatch training and predict spend their time in matrix products, which run on
-the BLAS library's threads; fastnn's own kernels are serial, release the GIL and
-are safe to call from several Python threads at once (there is no Numba parallel
-region, so no threading-layer limits apply). Per-sample SGD always runs on one
-thread, so its result never depends on the thread count.
+Minibatch training cuts each layer's products into tasks of fixed shape, each a
+single-threaded BLAS call, and runs them on Numba's threads (``numba_threads``);
+predict splits its rows across Python threads. Either way a result is the same bits
+at any thread count, so the count is free to follow the load. Per-sample SGD always
+runs on one thread. Every kernel releases the GIL and may be called from several
+Python threads at once (Numba's ``omp`` and ``tbb`` threading layers allow that;
+its ``workqueue`` layer, used only when neither is installed, does not). A fit on
+one thread starts no Numba thread pool; once one has, a process forked from this one
+trains on one thread (GNU OpenMP is not fork-safe), with the same results.
 
-BLAS waits for its threads by spinning: when another process holds one of the
-cores, every product waits for a thread that does not run, and two threads are many
-times slower than one (see ``bench/contention.py``). So a network asks for no more
-threads than there are cores nobody else is running on (``idle_cores``).
+A thread that waits for one on a busy core holds up the step: when another process
+holds one of the cores, BLAS's spinning threads made two threads many times slower
+than one (see ``bench/contention.py``). So a network asks for no more threads than
+there are cores nobody else is running on (``idle_cores``), whatever ``threads`` says.
 
 BLAS threads are set through threadpoolctl when it is installed (it comes with the
 ``sklearn``, ``bench`` and ``dev`` extras); without it, BLAS keeps its own default,
@@ -21,7 +25,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Variables that size the thread pools of the OpenMP and BLAS libraries NumPy and
 #: SciPy may load (and NumExpr's), read once, when each library loads.
@@ -102,6 +109,39 @@ def blas_threads(n: int) -> Iterator[None]:
         return
     with controller.limit(limits=n, user_api="blas"):
         yield
+
+
+#: The process that started Numba's thread pool, if one did.
+_pool_pid: int | None = None
+
+
+def numba_threads(n: int, run: Callable[..., T]) -> Callable[..., T]:
+    """``run``, with the Numba parallel regions it starts on ``n`` threads (at most
+    Numba's pool, ``NUMBA_NUM_THREADS``) that take their iterations one at a time, so
+    a thread that the system holds back delays only the task it has. Both settings
+    belong to the calling thread, so they are made in whichever thread calls ``run``.
+    One thread in a process forked after its parent started the pool."""
+
+    def call(*args: Any) -> T:
+        global _pool_pid
+        import numba
+
+        count = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        if count > 1:
+            if _pool_pid not in (None, os.getpid()):
+                count = 1  # the pool is the parent's: in a fork, it would abort
+            else:
+                _pool_pid = os.getpid()
+        threads = numba.get_num_threads()
+        numba.set_num_threads(count)
+        chunk = numba.set_parallel_chunksize(1)
+        try:
+            return run(*args)
+        finally:
+            numba.set_parallel_chunksize(chunk)
+            numba.set_num_threads(threads)
+
+    return call
 
 
 def default_threads() -> int:

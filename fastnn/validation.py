@@ -81,19 +81,26 @@ def check_array(
                 f"{name} holds values beyond the {np.dtype(dtype).name} range (±{limit:.3g}): "
                 "scale the data, or use dtype=np.float64"
             )
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not arr.flags.writeable:
-        # Numba compiles every kernel again for read-only arrays (as memory maps and
-        # Dask's inputs are). A read-only memory map is used in place (it may not fit
-        # in memory); anything else is copied, which costs far less than the compile.
-        arr = _writable_map(arr)
-        if arr.flags.writeable is False:
-            arr = arr.copy()
+    arr = writable(np.ascontiguousarray(arr, dtype=dtype))
     # A finite sum proves every value finite (NaN and inf propagate) without the
     # boolean temporary of np.isfinite; only a non-finite sum needs the full check.
     if finite and not np.isfinite(arr.sum()):
         check_finite(name, arr)
     return arr
+
+
+def writable(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself when it is writable, else a writable version of it.
+
+    Numba compiles every kernel again for read-only arrays (as memory maps and Dask's
+    inputs are). A read-only, C-contiguous memory map is used in place (it may not
+    fit in memory); anything else read-only is copied, which costs far less than the
+    compile.
+    """
+    if arr.flags.writeable:
+        return arr
+    arr = _writable_map(arr)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def _writable_map(arr: np.ndarray) -> np.ndarray:

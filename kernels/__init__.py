@@ -39,7 +39,7 @@ from .dense import (
     dense_weight_grad,
     sgd_update,
 )
-from .engine import fit_minibatch, fit_sgd, fit_sgd_blocked, forward_batch
+from .engine import fit_sgd, fit_sgd_blocked, forward_batch
 from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,
@@ -55,6 +55,7 @@ from .losses import (
     output_transform,
     softmax,
 )
+from .minibatch import fit_minibatch
 from .optimizers import adam_step, momentum_step, optimizer_step
 
 __all__ = [

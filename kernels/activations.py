@@ -3,7 +3,9 @@
 Every ``*_forward(x, out)`` writes f(x) into ``out``. Every ``*_backward(y, grad, out)``
 writes ``grad * f'(x)`` into ``out``, with the derivative expressed through the
 layer's *output* ``y = f(x)`` (1 - y² for tanh, y(1 - y) for the sigmoid, y > 0 for
-ReLU), which saves recomputing f. The arrays are 1-D or 2-D and C-contiguous; a
+ReLU; 1 where y > 0, else the slope, for LeakyReLU), which saves recomputing f.
+LeakyReLU has no kernel of its own: it runs through ``activation_forward`` and
+``activation_backward``, whose ``alpha`` is its slope. The arrays are 1-D or 2-D and C-contiguous; a
 forward ``out`` may alias ``x``, a backward one ``grad`` (not ``y``).
 
 All of them run on ``forward_flat`` / ``backward_flat``, which work on a run of ``n``
@@ -19,7 +21,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ..codes import IDENTITY, RELU, SIGMOID, TANH
+from ..codes import IDENTITY, LEAKY_RELU, RELU, SIGMOID, TANH
 from .config import bare, serial
 
 # float32 tanh and sigmoid, written so LLVM can vectorise them (libm's expf and tanhf
@@ -228,6 +230,15 @@ def _relu_loop(x, x0, out, o0, n):
 
 
 @bare
+def _leaky_relu_loop(x, x0, out, o0, n, alpha):
+    zero = x.dtype.type(0)
+    a = x.dtype.type(alpha)
+    for i in range(n):
+        v = x[U(x0) + U(i)]
+        out[U(o0) + U(i)] = v if v > zero else a * v
+
+
+@bare
 def copy_flat(x, x0, out, o0, n):
     """out[o0:o0+n] = x[x0:x0+n]: the identity's loop, and the engine's copy. (A plain
     loop: slice assignment would compile Numba's shape-error formatting, seconds of
@@ -254,6 +265,12 @@ def _relu_grad(y, g):
     return g * type(y)(y > type(y)(0))
 
 
+@serial(inline="always")
+def _leaky_relu_grad(y, g, a):
+    # y > 0 exactly where x > 0, for a slope a >= 0: f' = 1 there, else a.
+    return g * (type(y)(1) if y > type(y)(0) else a)
+
+
 # g = g·f'(y), in place: the engine's calls. (A three-array loop called in place
 # would fail LLVM's overlap check, which knows nothing of two arguments that point
 # at the same values, and run its scalar loop, several times slower.)
@@ -275,22 +292,34 @@ def _relu_grad_in_place(y, y0, g, g0, n):
         g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
 
 
+@bare
+def _leaky_relu_grad_in_place(y, y0, g, g0, n, alpha):
+    a = y.dtype.type(alpha)
+    for i in range(n):
+        g[U(g0) + U(i)] = _leaky_relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)], a)
+
+
 # Below this width a call costs more than the loop it makes (a small network's
 # per-sample step is a chain of such calls), so the gradient runs inline instead.
 _SHORT = 8
 
 
 @serial(inline="always")
-def _grad_in_place_short(kind, y, y0, g, g0, n):
-    for i in range(n):
-        v = y[U(y0) + U(i)]
-        j = U(g0) + U(i)
-        if kind == TANH:
-            g[j] = _tanh_grad(v, g[j])
-        elif kind == SIGMOID:
-            g[j] = _sigmoid_grad(v, g[j])
-        elif kind == RELU:
-            g[j] = _relu_grad(v, g[j])
+def _grad_in_place_short(kind, y, y0, g, g0, n, alpha):
+    # One loop per kind: no test of ``kind`` per value.
+    if kind == TANH:
+        for i in range(n):
+            g[U(g0) + U(i)] = _tanh_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == SIGMOID:
+        for i in range(n):
+            g[U(g0) + U(i)] = _sigmoid_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == RELU:
+        for i in range(n):
+            g[U(g0) + U(i)] = _relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)])
+    elif kind == LEAKY_RELU:
+        a = y.dtype.type(alpha)
+        for i in range(n):
+            g[U(g0) + U(i)] = _leaky_relu_grad(y[U(y0) + U(i)], g[U(g0) + U(i)], a)
 
 
 # A tanh of so few values costs less as scalar calls than as one call of the loop.
@@ -304,8 +333,9 @@ def _same(a, a0, b, b0):
 
 
 @serial(inline="always")
-def forward_flat(kind, x, x0, out, o0, n):
-    """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``."""
+def forward_flat(kind, x, x0, out, o0, n, alpha):
+    """out[o0:o0+n] = f(x[x0:x0+n]) for activation ``kind``, whose float setting (the
+    plan's ``hyp[i, 0]``) is ``alpha``."""
     if kind == TANH:
         if n <= _SHORT_TANH:
             for i in range(n):
@@ -316,72 +346,78 @@ def forward_flat(kind, x, x0, out, o0, n):
         _sigmoid_loop(x, x0, out, o0, n)
     elif kind == RELU:
         _relu_loop(x, x0, out, o0, n)
+    elif kind == LEAKY_RELU:
+        _leaky_relu_loop(x, x0, out, o0, n, alpha)
     else:
         copy_flat(x, x0, out, o0, n)
 
 
 @serial(inline="always")
-def backward_flat(kind, y, y0, grad, g0, out, o0, n):
+def backward_flat(kind, y, y0, grad, g0, out, o0, n, alpha):
     """out[o0:o0+n] = grad[g0:g0+n]·f'(x), with f' written through y = f(x): a copy
     into ``out`` unless it is ``grad`` itself, then one pass in place."""
     if not _same(grad, g0, out, o0):
         copy_flat(grad, g0, out, o0, n)
     if n <= _SHORT:
-        _grad_in_place_short(kind, y, y0, out, o0, n)
+        _grad_in_place_short(kind, y, y0, out, o0, n, alpha)
     elif kind == TANH:
         _tanh_grad_in_place(y, y0, out, o0, n)
     elif kind == SIGMOID:
         _sigmoid_grad_in_place(y, y0, out, o0, n)
     elif kind == RELU:
         _relu_grad_in_place(y, y0, out, o0, n)
+    elif kind == LEAKY_RELU:
+        _leaky_relu_grad_in_place(y, y0, out, o0, n, alpha)
 
 
 @serial
-def activation_forward(kind, x, out):
-    """Dispatch on ``kind`` (TANH, SIGMOID, RELU or IDENTITY)."""
-    forward_flat(kind, x.reshape(-1), 0, out.reshape(-1), 0, x.size)
+def activation_forward(kind, x, out, alpha):
+    """Dispatch on ``kind`` (an activation code of ``fastnn.codes``); ``alpha`` is the
+    activation's float setting, ignored by those that have none."""
+    forward_flat(kind, x.reshape(-1), 0, out.reshape(-1), 0, x.size, alpha)
 
 
 @serial
-def activation_backward(kind, y, grad, out):
-    backward_flat(kind, y.reshape(-1), 0, grad.reshape(-1), 0, out.reshape(-1), 0, y.size)
+def activation_backward(kind, y, grad, out, alpha):
+    backward_flat(kind, y.reshape(-1), 0, grad.reshape(-1), 0, out.reshape(-1), 0, y.size,
+                  alpha)  # fmt: skip
 
 
 @serial
 def tanh_forward(x, out):
-    activation_forward(TANH, x, out)
+    activation_forward(TANH, x, out, 0.0)
 
 
 @serial
 def tanh_backward(y, grad, out):
-    activation_backward(TANH, y, grad, out)
+    activation_backward(TANH, y, grad, out, 0.0)
 
 
 @serial
 def sigmoid_forward(x, out):
-    activation_forward(SIGMOID, x, out)
+    activation_forward(SIGMOID, x, out, 0.0)
 
 
 @serial
 def sigmoid_backward(y, grad, out):
-    activation_backward(SIGMOID, y, grad, out)
+    activation_backward(SIGMOID, y, grad, out, 0.0)
 
 
 @serial
 def relu_forward(x, out):
-    activation_forward(RELU, x, out)
+    activation_forward(RELU, x, out, 0.0)
 
 
 @serial
 def relu_backward(y, grad, out):
-    activation_backward(RELU, y, grad, out)
+    activation_backward(RELU, y, grad, out, 0.0)
 
 
 @serial
 def identity_forward(x, out):
-    activation_forward(IDENTITY, x, out)
+    activation_forward(IDENTITY, x, out, 0.0)
 
 
 @serial
 def identity_backward(y, grad, out):
-    activation_backward(IDENTITY, y, grad, out)
+    activation_backward(IDENTITY, y, grad, out, 0.0)

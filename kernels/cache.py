@@ -15,6 +15,12 @@ Every cache file fastnn writes starts with a format tag and the SHA-256 of its
 content. A file that is truncated, garbled or in another format is never loaded:
 its kernel compiles again and the file is replaced.
 
+A cached kernel is used only while the sources it was compiled from are unchanged:
+every module of the kernels and ``fastnn/codes.py``, by content (``sources_digest``).
+Numba alone would compare the modification time of the kernel's own file, and miss a
+change to a helper it inlines from another file (an activation in the engine's loop,
+say), or to a code it compiles in: it would run the old machine code, silently.
+
 Numba's cache files are pickles, and loading one runs whatever it says: anyone who
 can write to the cache directory can run code in every process that loads from
 it. A cache directory shared between users must therefore belong to, and be
@@ -90,6 +96,29 @@ def _private_dir(path: str) -> None:
             raise PermissionError(f"{directory} belongs to another user")
         if st.st_mode & 0o022:
             raise PermissionError(f"{directory} may be written by other users")
+
+
+def _source_files() -> list[str]:
+    """The files every kernel's machine code may depend on: each module of the
+    kernels, and the codes they compile in as constants."""
+    from .. import codes
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(name for name in os.listdir(here) if name.endswith(".py"))
+    return [os.path.join(here, name) for name in names] + [os.path.abspath(codes.__file__)]
+
+
+@functools.cache
+def sources_digest() -> str:
+    """The SHA-256 of every file of ``_source_files``: the stamp of every cache
+    entry, so that a change to any of them compiles every kernel again."""
+    h = hashlib.sha256()
+    for path in _source_files():
+        with open(path, "rb") as f:
+            content = f.read()
+        h.update(f"{os.path.basename(path)}\0{len(content)}\0".encode())
+        h.update(content)
+    return h.hexdigest()
 
 
 class _UserLocator(_UserWideLocator):
@@ -168,10 +197,11 @@ class _FunctionCache(caching.FunctionCache):
 
     def __init__(self, py_func) -> None:
         super().__init__(py_func)
+        # Not Numba's (mtime, size) of the kernel's own file: see ``sources_digest``.
         self._cache_file = _CheckedCacheFile(
             cache_path=self._cache_path,
             filename_base=self._impl.filename_base,
-            source_stamp=self._impl.locator.get_source_stamp(),
+            source_stamp=sources_digest(),
         )
 
 

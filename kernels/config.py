@@ -26,6 +26,11 @@ ORDERED: frozenset[str] = FASTMATH - {"reassoc"}
 #: every division, so loops with a division still vectorise.
 serial = functools.partial(cached_njit, nogil=True, fastmath=set(FASTMATH), error_model="numpy")
 
+#: Kernels with a Numba parallel region (``prange``), run on ``numba.set_num_threads``
+#: threads of the calling thread. Each iteration must compute the same bits whichever
+#: thread runs it, so that no result depends on the thread count.
+parallel = functools.partial(serial, parallel=True)
+
 #: Serial kernels compiled with the ``ORDERED`` flags.
 ordered = functools.partial(serial, fastmath=set(ORDERED))
 

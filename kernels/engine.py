@@ -1,11 +1,15 @@
 """The compiled training engine: one ``@njit`` interpreter of a network's plan.
 
-A plan is a few int64 arrays, one entry per layer:
+A plan is a few arrays, one entry (row) per layer, ``fastnn.plan.PlanArrays``:
 
-* ``kinds``: ``DENSE`` or an activation code from ``activations`` (TANH, ...);
+* ``kinds``: ``DENSE`` or an activation code of ``fastnn.codes`` (TANH, ...);
 * ``n_in``, ``n_out``: the layer's input and output widths;
 * ``p_off``: where a Dense layer's W (then its b) starts in the parameter buffer;
-* ``a_off``: where the layer's output starts in the activation buffer.
+* ``a_off``: where the layer's output starts in the activation buffer;
+* ``cfg`` (int64) and ``hyp`` (float64): a layer kind's own integers and floats;
+  ``hyp[i, 0]`` is an activation's ``alpha`` (LeakyReLU's slope).
+
+The public functions' signatures are declared once, in ``fastnn.backends.Backend``.
 
 All parameters live in one contiguous buffer, so the engine reaches every layer by
 offset, and the Python layers see the same memory through views.
@@ -23,11 +27,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..codes import DENSE, RELU
-from . import activations, dense, losses, optimizers
-from .activations import activation_backward, activation_forward, copy_flat
+from . import activations, dense, losses
+from .activations import activation_forward, copy_flat
 from .config import bare, ordered, serial
-from .losses import batch_loss, batch_loss_grad
-from .optimizers import optimizer_step
 
 U = np.uint64  # unsigned offsets: no wraparound checks (see dense.py)
 # An int64 zero offset. A literal 0 passed to a compiled helper is typed Literal[int](0),
@@ -60,7 +62,7 @@ def _weights(params, p_off, n_out, n_in, i):
 
 
 @serial(inline="always")
-def _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, x0, acts, first):
+def _forward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, x0, acts, first):
     """Forward one sample through layers ``first`` .. end. Layer 0 reads
     xf[x0:], layer i > 0 reads layer i-1's output; layer i writes acts[a_off[i]:]."""
     for i in range(first, kinds.size):
@@ -71,11 +73,11 @@ def _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, x0, acts, firs
             dense.forward_flat(params, w, params, w + n_out[i] * n_in[i], n_out[i], n_in[i],
                                src, s0, acts, a_off[i])  # fmt: skip
         else:
-            activations.forward_flat(kinds[i], src, s0, acts, a_off[i], n_out[i])
+            activations.forward_flat(kinds[i], src, s0, acts, a_off[i], n_out[i], hyp[i, 0])
 
 
 @serial(inline="always")
-def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_kind,
+def _backward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, yf, y0, lr, loss_kind,
                      acts, grad_a, grad_b, first_dense):  # fmt: skip
     """Loss gradient, then backward with immediate SGD updates through every layer
     after ``first_dense``. Returns True when the gradient at ``first_dense``'s output
@@ -87,7 +89,8 @@ def _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, y0, lr, loss_
     for i in range(last, first_dense, -1):
         g = grad_a if use_a else grad_b
         if kinds[i] != DENSE:
-            activations.backward_flat(kinds[i], acts, a_off[i], g, ZERO, g, ZERO, n_out[i])
+            activations.backward_flat(kinds[i], acts, a_off[i], g, ZERO, g, ZERO, n_out[i],
+                                      hyp[i, 0])  # fmt: skip
         else:
             w = p_off[i]
             gin = grad_b if use_a else grad_a
@@ -155,7 +158,7 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     return True
 
 
-def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
+def fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, learning_rate,
             loss_kind, epoch_loss, snapshot, stop):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's
     sample order.
@@ -176,14 +179,14 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     # Plain Python: allocating here keeps the compiled loop free of reference
     # counting, and leaves one function fewer to compile on a first fit.
     acts, grad_a, grad_b, pending = _sample_buffers(n_in, n_out, a_off, params)
-    return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1), Y.reshape(-1),
-                       X.shape[1], Y.shape[1], order, learning_rate, loss_kind, epoch_loss,
-                       snapshot, stop, acts, grad_a, grad_b, pending)  # fmt: skip
+    return _sgd_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, X.reshape(-1),
+                       Y.reshape(-1), X.shape[1], Y.shape[1], order, learning_rate, loss_kind,
+                       epoch_loss, snapshot, stop, acts, grad_a, grad_b, pending)  # fmt: skip
 
 
 @bare
-def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, learning_rate,
-                loss_kind, epoch_loss, snapshot, stop, acts, grad_a, grad_b,
+def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, nf, k, order,
+                learning_rate, loss_kind, epoch_loss, snapshot, stop, acts, grad_a, grad_b,
                 pending):  # fmt: skip
     """``fit_sgd``'s epochs, on buffers it allocated: no reference counting here."""
     dt = params.dtype
@@ -210,12 +213,13 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
                                           a_off[0])  # fmt: skip
                 first = 1
             # One inlined copy of the forward pass: each copy costs seconds of compiling.
-            _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xf, s * nf, acts, first)
+            _forward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, s * nf, acts,
+                            first)  # fmt: skip
             loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
             total += loss
             if not np.isfinite(loss):
                 break
-            in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k, lr,
+            in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, yf, s * k, lr,
                                     loss_kind, acts, grad_a, grad_b, fd)  # fmt: skip
             g = grad_a if in_a else grad_b
             if fuse:
@@ -234,8 +238,8 @@ def _sgd_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, nf, k, order, 
     return n_epochs
 
 
-def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                    loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
+def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order,
+                    learning_rate, loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
     """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time,
     for networks whose first layer is Dense and too large for L1.
 
@@ -253,14 +257,14 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learn
     acts, grad_a, grad_b, _, xb, pre, gram, gb, D = _sample_buffers(
         n_in, n_out, a_off, params, block * m, block * h, block * block, block * h, h * m
     )
-    return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, X.reshape(-1),
+    return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, X.reshape(-1),
                            Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
                            epoch_loss, snapshot, stop, acts, grad_a, grad_b, xb, pre, gram, gb,
                            D.reshape(h, m))  # fmt: skip
 
 
 @serial
-def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
+def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, order,
                     learning_rate, loss_kind, block, epoch_loss, snapshot, stop, acts, grad_a,
                     grad_b, xb, pre, gram, gb, D):  # fmt: skip
     """``fit_sgd_blocked``'s epochs, on buffers it allocated."""
@@ -285,7 +289,7 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
             dense.dense_forward_batch(W0, b0, Xb, P)
             Gm = gram[: kb * kb].reshape((kb, kb))
             np.dot(Xb, Xb.T, Gm)
-            total += _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k,
+            total += _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k,
                                     order[e, start : start + kb], lr, loss_kind, acts, grad_a,
                                     grad_b, pre, gram, gb)  # fmt: skip
             if not np.isfinite(total):
@@ -306,7 +310,7 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, params, xf, yf, k, order,
 
 
 @bare
-def _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k, samples, lr,
+def _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k, samples, lr,
                    loss_kind, acts, grad_a, grad_b, pre, gram, gb):  # fmt: skip
     """The per-sample steps of one block of ``fit_sgd_blocked``: each sample's first
     layer output is corrected for the block's earlier updates (see there), then
@@ -327,19 +331,19 @@ def _block_samples(kinds, n_in, n_out, p_off, a_off, params, xb, yf, k, samples,
             g0 = U(j * h)
             for r in range(h):
                 acts[z0 + U(r)] -= c * gb[g0 + U(r)]
-        _forward_sample(kinds, n_in, n_out, p_off, a_off, params, xb, t * n_in[0], acts, 1)
+        _forward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, t * n_in[0], acts, 1)
         loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
         total += loss
         if not np.isfinite(loss):
             break
-        in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, params, yf, s * k, lr,
+        in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, yf, s * k, lr,
                                 loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
         copy_flat(grad_a if in_a else grad_b, ZERO, gb, t * h, h)
     return total
 
 
 @serial
-def _bias_activation(kind, Z, b):
+def _bias_activation(kind, Z, b, alpha):
     """The epilogue of a Dense layer's matrix product: Z = f(Z + b), with Z
     feature-major (one row per unit), so each row adds one bias value."""
     units, cols = Z.shape
@@ -355,7 +359,7 @@ def _bias_activation(kind, Z, b):
             for c in range(cols):
                 z[c] += bias
             if kind != DENSE:
-                activations.forward_flat(kind, z, ZERO, z, ZERO, cols)
+                activations.forward_flat(kind, z, ZERO, z, ZERO, cols, alpha)
 
 
 @serial
@@ -386,7 +390,7 @@ def _transpose(src, dst):
 
 
 @serial
-def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stride):
+def _forward_cols(kinds, n_in, n_out, p_off, a_off, hyp, params, Xb, acts, cols, stride):
     """Forward a block of ``cols`` samples. ``Xb`` holds them in rows; every layer's
     output is feature-major, the (n_out[i], cols) block at ``stride * a_off[i]`` of
     ``acts``, so each Dense layer is Z = W·X, as in the design (the first one reads
@@ -398,12 +402,12 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stri
         j = 1 if fused else 0
         dst = _block(acts, stride * a_off[j], n_out[0], cols)
         np.dot(W, Xb.T, dst)
-        _bias_activation(kinds[j] if fused else DENSE, dst, b)
+        _bias_activation(kinds[j] if fused else DENSE, dst, b, hyp[j, 0])
         i = j + 1
     else:
         dst = _block(acts, 0, n_out[0], cols)
         _transpose(Xb, dst)
-        activation_forward(kinds[0], dst, dst)
+        activation_forward(kinds[0], dst, dst, hyp[0, 0])
         i = 1
     while i < kinds.size:
         src = _block(acts, stride * a_off[i - 1], n_out[i - 1], cols)
@@ -413,118 +417,12 @@ def _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, cols, stri
             j = i + 1 if fused else i
             dst = _block(acts, stride * a_off[j], n_out[i], cols)
             np.dot(W, src, dst)
-            _bias_activation(kinds[j] if fused else DENSE, dst, b)
+            _bias_activation(kinds[j] if fused else DENSE, dst, b, hyp[j, 0])
             i = j + 1
         else:
-            activation_forward(kinds[i], src, _block(acts, stride * a_off[i], n_out[i], cols))
+            dst = _block(acts, stride * a_off[i], n_out[i], cols)
+            activation_forward(kinds[i], src, dst, hyp[i, 0])
             i += 1
-
-
-@serial
-def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
-                  learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
-                  epoch_loss, snapshot, stop):  # fmt: skip
-    """Minibatch training: gradients averaged over each batch (the last may be
-    smaller), then one optimizer step on the whole parameter buffer.
-
-    ``learning_rates[e]`` is epoch e's learning rate; ``l2`` adds l2·W to every
-    weight gradient; ``opt_kind``, ``hyper``, ``state_a``, ``state_b`` select and carry
-    the optimizer (see ``optimizers.optimizer_step``), and ``step[0]`` counts its steps
-    across calls. Returns the number of epochs completed. On a non-finite loss, or
-    when ``stop[0]`` is set (checked before every batch), the parameters, the
-    optimizer's state and its step count are all restored to their values at the
-    start of the epoch: ``snapshot`` holds 3 × params.size values for them.
-
-    A batch is held feature-major, one column per sample, so the products are the
-    design's own: Z = W·X, dC/dW = G·Xᵀ and dC/dX = Wᵀ·G.
-    """
-    dt = params.dtype
-    n_epochs, n = order.shape
-    B = min(batch, n)
-    last = kinds.size - 1
-    k = n_out[last]
-    widest = _widest(n_in, n_out)
-    sizes = np.array([B * (a_off[-1] + k), B * n_in[0], B * k, B * k, B * widest, B * widest,
-                      params.size])  # fmt: skip
-    buf, at = _arena(params, sizes)
-    acts = buf[at[0] : at[0] + sizes[0]]
-    xb = buf[at[1] : at[1] + sizes[1]]
-    yb = buf[at[2] : at[2] + sizes[2]]
-    zb = buf[at[3] : at[3] + sizes[3]]
-    grad_a = buf[at[4] : at[4] + sizes[4]]
-    grad_b = buf[at[5] : at[5] + sizes[5]]
-    grads = buf[at[6] : at[6] + sizes[6]]
-    grads[:] = 0
-    first_dense = _first_dense(kinds)
-    xf = X.reshape(-1)
-    yf = Y.reshape(-1)
-    nf = n_in[0]
-    size = params.size
-    stateful = opt_kind != optimizers.SGD  # plain SGD's state buffers stay unused
-    for e in range(n_epochs):
-        copy_flat(params, ZERO, snapshot, ZERO, size)
-        if stateful:
-            copy_flat(state_a, ZERO, snapshot, size, size)
-            copy_flat(state_b, ZERO, snapshot, 2 * size, size)
-        step0 = step[0]
-        total = 0.0
-        for start in range(0, n, B):
-            if stop[0] != 0:
-                total = np.nan  # restored, as after a divergence
-                break
-            rows = min(B, n - start)
-            Xb = _block(xb, 0, rows, n_in[0])
-            Yb = _block(yb, 0, rows, k)
-            for t in range(rows):
-                s = order[e, start + t]
-                copy_flat(xf, s * nf, xb, t * nf, nf)
-                copy_flat(yf, s * k, yb, t * k, k)
-            _forward_cols(kinds, n_in, n_out, p_off, a_off, params, Xb, acts, rows, B)
-            # The loss works on samples in rows: transpose the (k, rows) output.
-            Zb = _block(zb, 0, rows, k)
-            _transpose(_block(acts, B * a_off[last], k, rows), Zb)
-            loss = batch_loss(loss_kind, Yb, Zb)
-            total += loss * rows
-            if not np.isfinite(loss):
-                break
-            batch_loss_grad(loss_kind, Yb, Zb, Zb)
-            G = _block(grad_a, 0, k, rows)
-            _transpose(Zb, G)
-            use_a = True
-            for i in range(last, first_dense - 1, -1):
-                if kinds[i] != DENSE:
-                    activation_backward(kinds[i], _block(acts, B * a_off[i], n_out[i], rows), G, G)
-                    continue
-                W, _ = _weights(params, p_off, n_out, n_in, i)
-                dW, db = _weights(grads, p_off, n_out, n_in, i)
-                if i == 0:
-                    np.dot(G, Xb, dW)
-                else:
-                    np.dot(G, _block(acts, B * a_off[i - 1], n_in[i], rows).T, dW)
-                for r in range(n_out[i]):
-                    acc = dt.type(0)
-                    g = G[r]
-                    for c in range(rows):
-                        acc += g[c]
-                    db[r] = acc
-                if l2 > 0:
-                    _add_scaled(dW, W, l2)
-                if i > first_dense:
-                    Gin = _block(grad_b if use_a else grad_a, 0, n_in[i], rows)
-                    np.dot(W.T, G, Gin)
-                    G = Gin
-                    use_a = not use_a
-            step[0] += 1
-            optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e],
-                           hyper, step[0])  # fmt: skip
-        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
-            # The optimizer goes back to the same moment as the weights.
-            if stateful:
-                copy_flat(snapshot, size, state_a, ZERO, size)
-                copy_flat(snapshot, 2 * size, state_b, ZERO, size)
-            step[0] = step0
-            return e
-    return n_epochs
 
 
 @bare
@@ -539,7 +437,7 @@ def _finite(x, x0, n):
 
 
 @ordered
-def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
+def forward_batch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Z, acts, block):
     """The last layer's outputs for every row of X, written into Z, ``block`` rows at a
     time.
 
@@ -587,7 +485,8 @@ def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
                         dst[r * w + u] += b[u]
             else:
                 for r in range(rows):
-                    activations.forward_flat(kinds[i], src, s0 + r * ss, dst, r * w, n_out[i])
+                    activations.forward_flat(kinds[i], src, s0 + r * ss, dst, r * w, n_out[i],
+                                             hyp[i, 0])  # fmt: skip
             if i == 0:
                 finite &= _finite(xf, start * m, rows * m)
             src, s0, ss = dst, 0, w

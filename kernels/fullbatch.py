@@ -105,9 +105,9 @@ def _loss_rows(kind, Y, Z, sw, G):
 
 
 @serial
-def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indices, indptr,
-                        Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b, tmp,
-                        WT, gT, xb, yb, wb):  # fmt: skip
+def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, data, indices,
+                        indptr, Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b,
+                        tmp, WT, gT, xb, yb, wb):  # fmt: skip
     """Σᵢ sw[i]·ℓ(Y[i], f(X[i])) over the rows i in ``samples``, returned as a float;
     its gradient with respect to ``params`` is written into ``grad`` (laid out as
     ``params``).
@@ -179,9 +179,10 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
                         z[j] += b[j]
             elif i == 0:
                 copy_flat(Xb.reshape(-1), 0, acts, 0, rows * n_out[0])
-                activation_forward(kinds[0], Z, Z)
+                activation_forward(kinds[0], Z, Z, hyp[0, 0])
             else:
-                activation_forward(kinds[i], _rows(acts, block * a_off[i - 1], rows, n_in[i]), Z)
+                activation_forward(kinds[i], _rows(acts, block * a_off[i - 1], rows, n_in[i]), Z,
+                                   hyp[i, 0])  # fmt: skip
         # loss, and its gradient at the output
         G = _rows(delta_a, 0, rows, k)
         total += _loss_rows(loss_kind, Yb, _rows(acts, block * a_off[last], rows, k),
@@ -190,7 +191,8 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
         use_a = True
         for i in range(last, first_dense - 1, -1):
             if kinds[i] != DENSE:
-                activation_backward(kinds[i], _rows(acts, block * a_off[i], rows, n_out[i]), G, G)
+                activation_backward(kinds[i], _rows(acts, block * a_off[i], rows, n_out[i]), G, G,
+                                    hyp[i, 0])  # fmt: skip
                 continue
             W, _ = _layer(params, p_off, n_out, n_in, i)
             dW, db = _layer(grad, p_off, n_out, n_in, i)

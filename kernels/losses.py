@@ -67,7 +67,7 @@ def loss_grad_flat(kind, y, y0, z, z0, k, scale, out, o0):
     elif kind == BINARY_CROSS_ENTROPY:
         c = dt(scale) / dt(k)
         # σ(z) by the activation's own loop, which is compiled already.
-        forward_flat(SIGMOID, z, z0, out, o0, k)
+        forward_flat(SIGMOID, z, z0, out, o0, k, 0.0)
         for i in range(k):
             out[o0 + i] = c * (out[o0 + i] - y[y0 + i])
     else:
@@ -179,7 +179,7 @@ def output_transform(kind, Z, out):
         for r in range(n):
             softmax_flat(zf, r * k, of, r * k, k)
     elif kind == BINARY_CROSS_ENTROPY:
-        forward_flat(SIGMOID, zf, 0, of, 0, zf.size)
+        forward_flat(SIGMOID, zf, 0, of, 0, zf.size, 0.0)
     else:
         for i in range(zf.size):
             of[i] = zf[i]

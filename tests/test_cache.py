@@ -147,6 +147,35 @@ def test_damaged_cache_files_are_compiled_again(user_cache, tmp_path):
     assert repaired["params"] == first["params"]
 
 
+@pytest.mark.slow
+def test_a_change_to_an_inlined_helper_compiles_the_engine_again(tmp_path):
+    # The engine inlines the activations' gradient loops from activations.py; Numba's
+    # own check (engine.py's time and size) would load the old engine, silently.
+    site = read_only_copy(tmp_path)
+    first, _ = run_fit(site, tmp_path, tmp_path / "xdg")
+    source = site / "fastnn" / "kernels" / "activations.py"
+    text = source.read_text()
+    old = "return g * (type(y)(1) - y * y)"
+    assert text.count(old) == 1
+    source.write_text(text.replace(old, "return g * (type(y)(1) - y * y) * type(y)(0.5)"))
+    changed, _ = run_fit(site, tmp_path, tmp_path / "xdg")
+    assert changed["misses"] > 0
+    assert changed["params"] != first["params"]  # the halved gradient trained
+    source.write_text(text)  # back as it was: compiled again, to the first result
+    again, _ = run_fit(site, tmp_path, tmp_path / "xdg")
+    assert again["params"] == first["params"]
+
+
+def test_the_cache_stamp_covers_every_kernel_module_and_the_codes():
+    from fastnn import codes
+    from fastnn.kernels import cache
+
+    names = {os.path.basename(path) for path in cache._source_files()}
+    assert {"engine.py", "activations.py", "dense.py", "losses.py", "config.py"} <= names
+    assert os.path.abspath(codes.__file__) in cache._source_files()
+    assert cache.sources_digest() == cache.sources_digest()
+
+
 # -- in-process ------------------------------------------------------------------------
 def test_checked_file_round_trip_and_damage(tmp_path):
     from fastnn.kernels import cache

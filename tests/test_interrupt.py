@@ -28,6 +28,7 @@ CHILD = textwrap.dedent(
     X = rng.normal(size=(n, width[0])).astype(np.float32)
     y = rng.integers(0, 4, n)
     kw = {"batch_size": 32, "optimizer": "adam"} if mode == "adam" else {}
+    kw["shuffle"] = True
 
     def make():
         net = fn.Network([fn.Dense(*width), fn.Tanh(), fn.Dense(width[1], 4)],
@@ -37,7 +38,8 @@ CHILD = textwrap.dedent(
 
     def state(net):
         opt = net.optimizer
-        return [net.params.copy(), *(v.copy() for v in opt.state.values()), opt.step]
+        return [net.params.copy(), *(v.copy() for v in opt.state.values()), opt.step,
+                str(net.rng_state)]
 
     net = make()
     before = net.params.copy()
@@ -93,7 +95,7 @@ def test_ctrl_c_stops_a_long_fit_at_an_epoch_boundary(mode, backend):
     assert "finished" not in result
     # About 0.5 s is the goal; the bound leaves room for a busy machine.
     assert result["caught"] - sent < 1.0, result
-    assert result["same"], result  # weights, moments and step of one epoch's end
+    assert result["same"], result  # weights, moments, step and shuffling of one epoch's end
     assert result["finite"]
     assert f"after {result['epochs']} completed epochs" in result["note"]
 

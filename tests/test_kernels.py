@@ -8,6 +8,7 @@ import pytest
 from fastnn import kernels, reference
 from fastnn.comparisons import (
     ACTIVATION_KINDS,
+    ALPHA,
     COMPARISONS,
     ENGINE_KERNELS,
     LOSS_KINDS,
@@ -113,14 +114,14 @@ def test_activation_out_may_alias_input(act, dtype, shape, rng):
     kind = ACTIVATION_KINDS[act]
     x = rng.uniform(-3, 3, shape).astype(dtype)
     separate = np.empty_like(x)
-    kernels.activation_forward(kind, x, separate)
+    kernels.activation_forward(kind, x, separate, ALPHA)
     inplace = x.copy()
-    kernels.activation_forward(kind, inplace, inplace)
+    kernels.activation_forward(kind, inplace, inplace, ALPHA)
     np.testing.assert_array_equal(inplace, separate)
     grad = rng.uniform(-1, 1, x.shape).astype(dtype)
     separate_g = np.empty_like(grad)
-    kernels.activation_backward(kind, separate, grad, separate_g)
-    kernels.activation_backward(kind, separate, grad, grad)
+    kernels.activation_backward(kind, separate, grad, separate_g, ALPHA)
+    kernels.activation_backward(kind, separate, grad, grad, ALPHA)
     np.testing.assert_array_equal(grad, separate_g)
 
 

@@ -31,8 +31,8 @@ def test_layers_of_a_live_network_are_refused_before_anything_changes():
     out = X
     for layer in a.layers:
         out = layer.forward(out)
-    # The layer-by-layer loop and predict sum in different orders (BLAS against the
-    # ordered kernel): equal to rounding; b's weights would differ at the first digit.
+    # Equal to rounding: predict sums in input order with fused multiply-adds, the
+    # layers through BLAS; b's weights would be off by far more.
     np.testing.assert_allclose(out, a.predict(X), rtol=1e-12, atol=1e-15)
 
 

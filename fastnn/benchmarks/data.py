@@ -34,15 +34,9 @@ class Arch:
         return [self.hidden] * (len(self.sizes) - 2) + [self.output]
 
     def layers(self) -> list:
-        from ..layers import ACTIVATIONS, Dense
+        from ..builders import mlp
 
-        layers = []
-        pairs = zip(self.sizes[:-1], self.sizes[1:], strict=True)
-        for (n_in, n_out), act in zip(pairs, self.activations, strict=True):
-            layers.append(Dense(n_in, n_out))
-            if act != "identity":
-                layers.append(ACTIVATIONS[act]())
-        return layers
+        return mlp(self.sizes, self.hidden, None if self.output == "identity" else self.output)
 
     def network(
         self,

@@ -1,8 +1,9 @@
 """NumPy twin of ``fastnn.kernels.engine``: the design's training loop, plainly.
 
-Same signatures as the kernels. Knobs that only shape the compiled engine's memory
-traffic (``fit_sgd_blocked``'s ``block``, the predict ``block`` and its workspace) are
-accepted and ignored: this twin does each step exactly as the design states it.
+Same signatures as the kernels (declared in ``fastnn.backends.Backend``). Knobs that
+only shape the compiled engine's memory traffic (``fit_sgd_blocked``'s ``block``, the
+predict ``block`` and its workspace) are accepted and ignored: this twin does each
+step exactly as the design states it.
 """
 
 from __future__ import annotations
@@ -15,28 +16,29 @@ from .losses import batch_loss, batch_loss_grad, loss_grad, loss_value
 from .optimizers import optimizer_step
 
 
-def _layers(kinds, n_in, n_out, p_off, params):
-    """(kind, W, b) per layer, W and b views into ``params`` (None for activations)."""
+def _layers(kinds, n_in, n_out, p_off, hyp, params):
+    """(kind, W, b, alpha) per layer: W and b views into ``params`` (None for
+    activations), alpha an activation's float setting."""
     out = []
-    for kind, i, o, off in zip(kinds, n_in, n_out, p_off, strict=True):
+    for kind, i, o, off, alpha in zip(kinds, n_in, n_out, p_off, hyp[:, 0], strict=True):
         if kind == DENSE:
             W = params[off : off + o * i].reshape(o, i)
             b = params[off + o * i : off + o * i + o]
-            out.append((kind, W, b))
+            out.append((kind, W, b, alpha))
         else:
-            out.append((kind, None, None))
+            out.append((kind, None, None, alpha))
     return out
 
 
 def _forward(layers, x):
     """Every layer's output for input x (one sample or a batch of rows)."""
     outputs = []
-    for kind, W, b in layers:
+    for kind, W, b, alpha in layers:
         if kind == DENSE:
             x = x @ W.T + b
         else:
             y = np.empty_like(x)
-            activation_forward(kind, x, y)
+            activation_forward(kind, x, y, alpha)
             x = y
         outputs.append(x)
     return outputs
@@ -56,9 +58,9 @@ def _first_dense(kinds):
 
 # Overflow is expected in a diverging run: the epoch check reports it as an error.
 @np.errstate(over="ignore", invalid="ignore")
-def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate, loss_kind,
-            epoch_loss, snapshot, stop):  # fmt: skip
-    layers = _layers(kinds, n_in, n_out, p_off, params)
+def fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, learning_rate,
+            loss_kind, epoch_loss, snapshot, stop):  # fmt: skip
+    layers = _layers(kinds, n_in, n_out, p_off, hyp, params)
     first = _first_dense(kinds)
     lr = params.dtype.type(learning_rate)
     for e, idx in enumerate(order):
@@ -77,9 +79,9 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
             g = np.empty_like(outputs[-1])
             loss_grad(loss_kind, Y[s], outputs[-1], 1.0, g)
             for i in range(len(layers) - 1, first - 1, -1):
-                kind, W, b = layers[i]
+                kind, W, b, alpha = layers[i]
                 if kind != DENSE:
-                    activation_backward(kind, outputs[i], g, g)
+                    activation_backward(kind, outputs[i], g, g, alpha)
                     continue
                 x = X[s] if i == 0 else outputs[i - 1]
                 g_in = W.T @ g
@@ -91,21 +93,21 @@ def fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate
     return len(order)
 
 
-def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                    loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
+def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order,
+                    learning_rate, loss_kind, block, epoch_loss, snapshot, stop):  # fmt: skip
     # Blocking changes only the kernel's memory traffic, not the arithmetic.
-    return fit_sgd(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, learning_rate,
-                   loss_kind, epoch_loss, snapshot, stop)  # fmt: skip
+    return fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order,
+                   learning_rate, loss_kind, epoch_loss, snapshot, stop)  # fmt: skip
 
 
 @np.errstate(over="ignore", invalid="ignore")
-def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
+def fit_minibatch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
                   epoch_loss, snapshot, stop):  # fmt: skip
-    layers = _layers(kinds, n_in, n_out, p_off, params)
+    layers = _layers(kinds, n_in, n_out, p_off, hyp, params)
     first = _first_dense(kinds)
     grads = np.zeros_like(params)
-    grad_layers = _layers(kinds, n_in, n_out, p_off, grads)
+    grad_layers = _layers(kinds, n_in, n_out, p_off, hyp, grads)
     # snapshot holds the weights, then both optimizer buffers, at the epoch's start.
     saved = snapshot.reshape(3, -1)
     live = (params, state_a, state_b)
@@ -134,11 +136,11 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
             G = np.empty_like(outputs[-1])
             batch_loss_grad(loss_kind, Yb, outputs[-1], G)
             for i in range(len(layers) - 1, first - 1, -1):
-                kind, W, _ = layers[i]
+                kind, W, _, alpha = layers[i]
                 if kind != DENSE:
-                    activation_backward(kind, outputs[i], G, G)
+                    activation_backward(kind, outputs[i], G, G, alpha)
                     continue
-                _, dW, db = grad_layers[i]
+                _, dW, db, _ = grad_layers[i]
                 dW[...] = G.T @ (Xb if i == 0 else outputs[i - 1]) + params.dtype.type(l2) * W
                 db[...] = G.sum(axis=0)
                 G = G @ W
@@ -152,6 +154,6 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, params, X, Y, order, batch,
 
 
 @np.errstate(over="ignore", invalid="ignore")
-def forward_batch(kinds, n_in, n_out, p_off, a_off, params, X, Z, acts, block):
-    Z[...] = _forward(_layers(kinds, n_in, n_out, p_off, params), X)[-1]
+def forward_batch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Z, acts, block):
+    Z[...] = _forward(_layers(kinds, n_in, n_out, p_off, hyp, params), X)[-1]
     return bool(np.isfinite(X).all())

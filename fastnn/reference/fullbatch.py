@@ -29,22 +29,22 @@ def _loss_rows(kind, Y, Z, sw, G):
     return total
 
 
-def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indices, indptr,
-                        Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b, tmp,
-                        WT, gT, xb, yb, wb):  # fmt: skip
+def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, data, indices,
+                        indptr, Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b,
+                        tmp, WT, gT, xb, yb, wb):  # fmt: skip
     if indptr.size > 0:
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, int(n_in[0])))
     X, Y, sw = X[samples], Y[samples], sw[samples]
-    layers = _layers(kinds, n_in, n_out, p_off, params)
-    grads = _layers(kinds, n_in, n_out, p_off, grad)
+    layers = _layers(kinds, n_in, n_out, p_off, hyp, params)
+    grads = _layers(kinds, n_in, n_out, p_off, hyp, grad)
     outputs = []
     x = X
-    for kind, W, b in layers:
+    for kind, W, b, alpha in layers:
         if kind == DENSE:
             x = np.asarray(x @ W.T) + b
         else:
             y = np.empty_like(x)
-            activation_forward(kind, x, y)
+            activation_forward(kind, x, y, alpha)
             x = y
         outputs.append(x)
     G = np.empty_like(outputs[-1])
@@ -52,12 +52,12 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, params, X, data, indic
     grad[:] = 0
     first = next(i for i, k in enumerate(kinds) if k == DENSE)
     for i in range(len(layers) - 1, first - 1, -1):
-        kind, W, _ = layers[i]
+        kind, W, _, alpha = layers[i]
         if kind != DENSE:
-            activation_backward(kind, outputs[i], G, G)
+            activation_backward(kind, outputs[i], G, G, alpha)
             continue
         A = X if i == 0 else outputs[i - 1]
-        _, dW, db = grads[i]
+        _, dW, db, _ = grads[i]
         dW[...] = np.asarray(G.T @ A)
         db[...] = G.sum(axis=0)
         G = G @ W
