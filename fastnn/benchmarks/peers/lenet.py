@@ -34,6 +34,7 @@ N1, N2 = int(np.prod(C1)), int(np.prod(C2))
 SIZES = tuple(int(np.prod(s)) for s in (A1, P1, A2, P2))
 OFFS = tuple(int(v) for v in np.cumsum([0, *SIZES]))  # activations in one buffer
 RELU = activations.RELU
+NO_ALPHA = DTYPE(0.0)  # the activations' float setting, which ReLU does not read
 
 
 def initial_weights(seed: int = 0) -> dict[str, np.ndarray]:
@@ -60,13 +61,13 @@ def _forward_and_top(X, x0, G, t, params, acts, grads, am1, am2, work):
     w2 = N1 + 6
     a1, p1, a2, p2 = OFFS[0], OFFS[1], OFFS[2], OFFS[3]
     conv.forward_flat(params, 0, params, N1, GEO1, X, x0, acts, a1, work)
-    activations.forward_flat(RELU, acts, a1, acts, a1, SIZES[0])
+    activations.forward_flat(RELU, acts, a1, acts, a1, SIZES[0], NO_ALPHA)
     conv.maxpool_forward_flat(POOL1, acts, a1, acts, p1, am1, 0)
     conv.forward_flat(params, w2, params, w2 + N2, GEO2, acts, p1, acts, a2, work)
-    activations.forward_flat(RELU, acts, a2, acts, a2, SIZES[2])
+    activations.forward_flat(RELU, acts, a2, acts, a2, SIZES[2], NO_ALPHA)
     conv.maxpool_forward_flat(POOL2, acts, a2, acts, p2, am2, 0)
     conv.maxpool_backward_flat(POOL2, G, t * 256, am2, 0, grads, a2)
-    activations.backward_flat(RELU, acts, a2, grads, a2, grads, a2, SIZES[2])
+    activations.backward_flat(RELU, acts, a2, grads, a2, grads, a2, SIZES[2], NO_ALPHA)
 
 
 # Not cached: Numba's cache would keep this loop's copy of the kernels it inlines
@@ -81,7 +82,7 @@ def _persample_steps(X, G, params, lr, acts, grads, am1, am2, work):
         conv.backward_sgd_flat(params, w2, params, w2 + N2, GEO2, acts, p1, grads, a2, lr,
                                grads, p1, work)  # fmt: skip
         conv.maxpool_backward_flat(POOL1, grads, p1, am1, 0, grads, a1)
-        activations.backward_flat(RELU, acts, a1, grads, a1, grads, a1, SIZES[0])
+        activations.backward_flat(RELU, acts, a1, grads, a1, grads, a1, SIZES[0], NO_ALPHA)
         conv.update_flat(params, 0, params, N1, GEO1, X, x0, grads, a1, lr, work)
 
 
@@ -101,7 +102,7 @@ def _batch_steps(X, G, params, lr, acts, grads, am1, am2, work, dparams, batch):
             conv.weight_grad_acc_flat(GEO2, acts, p1, grads, a2, dparams, w2, dparams, w2 + N2,
                                       work)  # fmt: skip
             conv.maxpool_backward_flat(POOL1, grads, p1, am1, 0, grads, a1)
-            activations.backward_flat(RELU, acts, a1, grads, a1, grads, a1, SIZES[0])
+            activations.backward_flat(RELU, acts, a1, grads, a1, grads, a1, SIZES[0], NO_ALPHA)
             conv.weight_grad_acc_flat(GEO1, X, x0, grads, a1, dparams, 0, dparams, N1, work)
         for k in range(params.size):
             params[k] -= lr * dparams[k]
