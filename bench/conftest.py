@@ -11,7 +11,7 @@ this folder run; the pytest header prints what that pins, library by library.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -71,6 +71,18 @@ def pytest_generate_tests(metafunc) -> None:
     # The widths of the scaling benchmark depend on the size, known at collection.
     if "hidden" in metafunc.fixturenames:
         metafunc.parametrize("hidden", benchmarks.scaling_sizes(bench_size_of(metafunc.config)))
+
+
+@pytest.fixture(scope="module")
+def two_threads(request) -> Iterator[int]:
+    """For a module whose workloads compare thread counts: every runtime pinned to
+    ``--bench-threads`` raised to two, which it yields; skips the module's benchmarks
+    on a machine with one core. Such a module overrides ``pinned_runtimes`` with it."""
+    if benchmarks.resolve_threads(None) < 2:
+        pytest.skip("these benchmarks need two cores")
+    threads = max(2, bench_threads_of(request.config))
+    with benchmarks.pinned_threads(threads, runtimes=False):
+        yield threads
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -22,6 +22,9 @@ systems being compared run alternately, one repeat each per round):
 * ``incremental``: time to the same test accuracy as dask-ml's ``Incremental``
   around ``FastMLPClassifier.partial_fit``, on the same 2-worker cluster and blocks.
 
+The averaging part is also the ``dask`` family of the benchmark table
+(``fastnn bench --only dask``), next to ``Network.fit`` in one process.
+
 Every worker has one thread: Dask starts worker processes with one BLAS and OpenMP
 thread, and each replica runs on its worker's ``nthreads``.
 """

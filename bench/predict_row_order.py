@@ -73,7 +73,7 @@ def run(rows: int, repeats: int, dtype, threads: int) -> None:
         return Z_blas
 
     systems = {"fastnn": lambda: net.predict(X), "blas-forward": run_blas}
-    torch = benchmarks._optional("torch")
+    torch = benchmarks.optional("torch")
     if torch is not None:
         model = torch.nn.Sequential(
             torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),

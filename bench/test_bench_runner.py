@@ -37,6 +37,7 @@ def test_run_rows_and_their_bookkeeping(xor_rows):
         assert row["median_s"] == statistics.median(row["times_s"]) > 0
         assert row["unit_us"] == pytest.approx(row["median_s"] / row["units"] * 1e6)
         assert "BLAS" in row["pinned"] and "numba: 1" in row["pinned"]
+        assert row["sgemm"]["n"] == 2048 and row["sgemm"]["gflops"] > 0
     assert fast["n_repeats"] == sizes.repeats and twin["n_repeats"] == sizes.slow_repeats
     assert fast["ratio"] == 1.0
     assert twin["ratio"] == pytest.approx(twin["median_s"] / fast["median_s"])
@@ -61,6 +62,9 @@ def test_format_table_puts_systems_side_by_side(xor_rows):
     assert "torch is not installed" in table and "layer 0 W differs" in table
     assert f"{xor_rows[0]['workload']}: {xor_rows[0]['about']}" in table
     assert "BLAS" in table and "torch" in table.split("workload")[0]
+    rate = f"{xor_rows[0]['sgemm']['gflops']:.1f} GFLOP/s"
+    assert "single-core sgemm (2048x2048 float32" in table.split("workload")[0]
+    assert rate in table.split("workload")[0]
     assert fb.format_table([]) == "no benchmark rows"
 
 

@@ -13,6 +13,7 @@ pytest-benchmark records (the runner reports the time measured inside the child)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fastnn import benchmarks as fb
@@ -61,6 +62,13 @@ def test_minibatch(measure, bench_size, bench_threads, system):
 def test_predict(measure, bench_size, bench_threads, system):
     """Inference of 784-256-128-10 with softmax outputs: µs per row."""
     measure(fb.predict_workload(bench_size, bench_threads), system)
+
+
+@pytest.mark.parametrize("system", ("fastnn", "fastnn-numpy", "numpy-tuned", "torch"))
+def test_predict_float64(measure, bench_size, bench_threads, system):
+    """The same inference in float64 (JAX, in float32 unless x64 is on, is left out)."""
+    case = measure(fb.predict_workload(bench_size, bench_threads, np.float64), system)
+    assert case.result().dtype == np.float64
 
 
 @pytest.mark.parametrize("system", SCALING)

@@ -189,9 +189,18 @@ def cmd_bench(args) -> int:
     from . import benchmarks
     from .threads import available_cores
 
+    families = None
+    if args.only is not None:
+        families = [f.strip() for f in args.only.split(",") if f.strip()]
+        unknown = [f for f in families if f not in benchmarks.FAMILIES]
+        if unknown or not families:
+            raise CLIError(
+                f"--only {args.only!r}: name families from {', '.join(benchmarks.FAMILIES)}, "
+                "separated by commas, e.g. --only cli,contention"
+            )
     # Before Numba, torch or JAX load: they read their thread settings once.
     benchmarks.pin_environment(args.threads or available_cores())
-    rows = benchmarks.run(quick=args.quick, threads=args.threads)
+    rows = benchmarks.run(quick=args.quick, threads=args.threads, families=families)
     print(benchmarks.format_table(rows))
     if args.json:
         benchmarks.write_json(rows, args.json)  # atomic
@@ -269,12 +278,18 @@ def build_parser() -> _Parser:
         "Run the benchmark workloads and print a side-by-side table of median times and\n"
         "each system's time relative to fastnn; optionally save them as JSON and a bar\n"
         "chart.",
-        "  fastnn bench --quick --threads 1 --json bench.json --plot bench.png",
+        "  fastnn bench --quick --threads 1 --json bench.json --plot bench.png\n"
+        "  fastnn bench --only cli,contention --json bench.json",
     )
     p.add_argument("--quick", action="store_true", help="smaller workloads, fewer repeats")
     p.add_argument("--threads", type=_positive_int, metavar="N", help="cores to use (default: all)")
     p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
     p.add_argument("--plot", metavar="PNG", help="write a bar chart of the ratios")
+    p.add_argument(
+        "--only",
+        metavar="FAMILIES",
+        help="comma-separated workload families to run, e.g. cli,contention (default: all)",
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -435,8 +435,8 @@ def _benchmarks_with_rows(monkeypatch, rows):
             monkeypatch.delenv(name, raising=False)
     calls = []
 
-    def run(quick=False, threads=None):
-        calls.append((quick, threads))
+    def run(quick=False, threads=None, families=None):
+        calls.append((quick, threads) if families is None else (quick, threads, families))
         return rows
 
     monkeypatch.setattr(benchmarks, "run", run)
@@ -484,6 +484,22 @@ def test_bench_reports_mismatches(tmp_path, monkeypatch, capsys):
     assert cli.main(["bench", "--plot", str(tmp_path / "b.png")]) == 1
     assert "xor/jax" in capsys.readouterr().err
     assert_png(tmp_path / "b.png", plotting.pixel_size(plotting.BENCH_SIZE))
+
+
+def test_bench_only_runs_the_named_families(monkeypatch, capsys):
+    calls = _benchmarks_with_rows(monkeypatch, [bench_row("xor", "fastnn", 0.01, 1.0)])
+    assert cli.main(["bench", "--only", "cli, contention", "--threads", "2"]) == 0
+    assert calls == [(False, 2, ["cli", "contention"])]
+
+
+@pytest.mark.parametrize("only", ["cli,nothing", ",", ""])
+def test_bench_rejects_unknown_families_before_running(only, monkeypatch, capsys):
+    calls = _benchmarks_with_rows(monkeypatch, [])
+    assert cli.main(["bench", "--only", only]) == 2
+    assert calls == []
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn: error: --only") and "contention" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_bench_checks_output_paths_before_running(tmp_path, monkeypatch, capsys):

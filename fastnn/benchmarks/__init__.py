@@ -20,7 +20,8 @@ The package's modules: ``pinning`` (thread counts of every runtime), ``cases``
 (cases, workloads, cross-checks, timing), ``data`` and ``sizes``, ``peers`` (one
 module per system, imported when one of its cases is built), ``workloads`` (the
 table of workload families, one module each), ``runner``, ``report`` and
-``command`` (the command line). Everything is importable from here.
+``command`` (the command line), ``machine`` (the sgemm rate in the report's
+header). Everything is importable from here.
 """
 
 from __future__ import annotations
@@ -65,7 +66,12 @@ from .workloads import (
     FAMILIES,
     MINIBATCH_CHECK,
     RACE_SETTINGS,
+    cli_workload,
+    cnn_workload,
+    contention_workload,
+    dask_workload,
     digits_workload,
+    estimator_workload,
     minibatch_workload,
     persample_workload,
     predict_workload,
@@ -124,6 +130,11 @@ __all__ = [
     "Workload",
     "as_float64",
     "child_environment",
+    "cli_workload",
+    "cnn_workload",
+    "contention_workload",
+    "dask_workload",
+    "estimator_workload",
     "cross_check",
     "describe_threads",
     "digits_split",

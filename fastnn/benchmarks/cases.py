@@ -124,7 +124,10 @@ class Workload:
 
     @property
     def systems(self) -> tuple[str, ...]:
-        return tuple(s for s in SYSTEMS if s in self.builders)
+        """The systems of ``SYSTEMS`` it builds, in that order, then any others (e.g.
+        one system at several thread counts) in the order of ``builders``."""
+        known = tuple(s for s in SYSTEMS if s in self.builders)
+        return known + tuple(s for s in self.builders if s not in known)
 
     def reference_of(self, system: str) -> str:
         """The system whose result ``system`` is checked against."""

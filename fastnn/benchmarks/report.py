@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ..files import atomic_write
 from .cases import SYSTEMS
+from .machine import describe_sgemm
 from .pinning import PINNED_SEPARATOR
 
 
@@ -63,6 +64,9 @@ def format_table(rows: Sequence[dict]) -> str:
     lines.append(f"fastnn benchmarks, threads={', '.join(map(str, threads))}; pinned:")
     for p in pinned:
         lines.extend(f"  {part}" for part in p.split(PINNED_SEPARATOR))
+    rates = [r["sgemm"] for r in rows if r.get("sgemm")]
+    if rates:
+        lines.append(describe_sgemm(rates[0]))
     lines.append(
         "cells: median time per unit (sample, row or whole run) over the repeats, and "
         "(time / fastnn's time)x"

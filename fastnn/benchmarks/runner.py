@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .cases import BASELINE, Case, Unavailable, Workload, cross_check, time_case
+from .machine import sgemm_rate
 from .pinning import PINNED_SEPARATOR, describe_threads, pinned_threads, resolve_threads
 from .workloads import FAMILIES
 
@@ -138,7 +139,8 @@ def run(
         full workload), unit_us (µs per unit), ratio (median / fastnn's median),
         threads, n_repeats, times_s, status ("ok", "skipped", "mismatch"), notes
         (on this row), about (the workload's sizes), pinned (the thread counts in
-        force), and accuracy on digits.
+        force), sgemm (the machine's single-core sgemm rate, measured at the start:
+        see ``machine.sgemm_rate``), and accuracy on digits.
     """
     n = resolve_threads(threads)
     chosen = list(FAMILIES) if families is None else list(families)
@@ -155,9 +157,13 @@ def run(
     with pinned_threads(n) as report:
         pinned = describe_threads(report).replace("\n", PINNED_SEPARATOR)
         xla = report["xla"]
+        log("measuring the machine's single-core sgemm rate")
+        sgemm = sgemm_rate(repeats=3 if quick else 5)
         for name in chosen:
             for workload in FAMILIES[name](size, n):
                 rows.extend(run_workload(workload, n, pinned, log))
+        for row in rows:
+            row["sgemm"] = sgemm
     if xla is not None and xla["threads"] != n:
         for row in rows:
             if row["system"] == "jax" and row["status"] == "ok":

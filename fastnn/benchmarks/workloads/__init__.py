@@ -12,8 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..cases import Workload
-from . import digits, minibatch, persample, predict, race, scaling, startup, xor
+from . import (
+    cli,
+    cnn,
+    contention,
+    dask_fit,
+    digits,
+    estimators,
+    minibatch,
+    persample,
+    predict,
+    race,
+    scaling,
+    startup,
+    xor,
+)
+from .cli import cli_workload
+from .cnn import cnn_workload
+from .contention import contention_workload
+from .dask_fit import dask_workload
 from .digits import digits_workload
+from .estimators import estimator_workload
 from .minibatch import MINIBATCH_CHECK, minibatch_workload
 from .persample import persample_workload
 from .predict import predict_workload
@@ -32,13 +51,23 @@ FAMILIES: dict[str, Callable[[str, int], list[Workload]]] = {
     "predict": predict.workloads,
     "scaling": scaling.workloads,
     "startup": startup.workloads,
+    "cli": cli.workloads,
+    "contention": contention.workloads,
+    "dask": dask_fit.workloads,
+    "cnn": cnn.workloads,
+    "sklearn": estimators.workloads,
 }
 
 __all__ = [
     "FAMILIES",
     "MINIBATCH_CHECK",
     "RACE_SETTINGS",
+    "cli_workload",
+    "cnn_workload",
+    "contention_workload",
+    "dask_workload",
     "digits_workload",
+    "estimator_workload",
     "minibatch_workload",
     "persample_workload",
     "predict_workload",
