@@ -16,10 +16,11 @@ import numpy as np
 
 from . import interrupt
 from .backends import get_ops
+from .codes import DROPOUT
 from .layers import Dense, Layer, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import Plan, build_plan, sgd_block
+from .plan import Plan, build_plan, check_input_shape, is_spatial, sgd_block
 from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
@@ -72,11 +73,11 @@ def _check_unowned(layers: list[Layer]) -> None:
             )
 
 
-def _engine_plan(layers: list[Layer], loss: str) -> Plan:
+def _engine_plan(layers: list[Layer], loss: str, input_shape=None) -> Plan:
     # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
     # stops at the logits and the loss applies the sigmoid, stably.
     fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
-    return build_plan(layers[:-1] if fused else layers)
+    return build_plan(layers[:-1] if fused else layers, input_shape)
 
 
 class Network:
@@ -103,6 +104,15 @@ class Network:
         on the thread count: set ``threads`` to get the same bits on every run.
         Per-sample SGD always uses one thread; predict gives the same bits on any
         number, and also leaves out busy cores when ``threads`` is set.
+    input_shape : (C, H, W), optional
+        The shape of one sample, required when a layer works on images (``Conv2D``,
+        ``MaxPool2D``, ``AvgPool2D``, ``Flatten``). X is then (n_samples, C, H, W),
+        one sample (C, H, W), or flat rows (n_samples, C·H·W). Each layer's input
+        and output shapes are checked when the network is built.
+
+    Convolutional networks and networks with ``Dropout`` train by per-sample SGD
+    (``batch_size=1``, optimizer "sgd", no ``l2``) in one compiled call; dropout
+    acts during ``fit`` only, its masks drawn from the network's seeded generator.
 
     A layer belongs to one network: the network's parameter buffer holds its
     weights. Building a second network from layers of a live one raises a
@@ -120,6 +130,9 @@ class Network:
         ``bias`` are views into it.
     """
 
+    #: The shape of one sample, (C, H, W), or None for flat samples.
+    input_shape: tuple[int, int, int] | None = None
+
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -128,15 +141,18 @@ class Network:
         backend: str = "numba",
         seed: int | None = 0,
         threads: int | None = None,
+        input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         layers = list(layers)
+        input_shape = None if input_shape is None else check_input_shape(input_shape)
         seed = check_seed(seed)
         self.threads = None if threads is None else check_positive_int("threads", threads)
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        self._plan = _engine_plan(layers, loss)
+        self._plan = _engine_plan(layers, loss, input_shape)
         _check_unowned(layers)
+        self.input_shape = input_shape
         self.layers = layers
         self.loss = loss
         self.backend = backend
@@ -176,7 +192,7 @@ class Network:
             del state["params"]
         self.__dict__.update(state)
         if not hasattr(self._plan, "arrays"):  # pickled before the plan had cfg and hyp
-            self._plan = _engine_plan(self.layers, self.loss)
+            self._plan = _engine_plan(self.layers, self.loss, self.input_shape)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)
@@ -263,7 +279,8 @@ class Network:
 
     @property
     def n_features(self) -> int:
-        return self.dense_layers[0].input_size
+        """Values per sample: C·H·W with an ``input_shape``, else the first Dense's width."""
+        return int(self._plan.arrays.n_in[0])
 
     @property
     def n_outputs(self) -> int:
@@ -283,7 +300,7 @@ class Network:
         """Bind every layer into ``params`` and draw fresh initial weights."""
         for i, layer in enumerate(self.layers):
             layer.configure(self.dtype, self.backend)
-            if isinstance(layer, Dense):
+            if layer.n_params:
                 start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
                 # He before a ReLU, Xavier otherwise: the next layer's ``weight_init``.
@@ -292,14 +309,24 @@ class Network:
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.layers))
+        shape = "" if self.input_shape is None else f", input_shape={self.input_shape}"
         return (
             f"Network([{inner}], loss={self.loss!r}, dtype={self.dtype.name}, "
-            f"backend={self.backend!r})"
+            f"backend={self.backend!r}{shape})"
         )
 
     # -- input checks ------------------------------------------------------------
     def _check_X(self, X, name: str = "X", *, finite: bool = True) -> np.ndarray:
-        X = check_array(name, X, self.dtype, finite=finite)
+        shape = self.input_shape
+        dims = (1, 2) if shape is None else (1, 2, 3, 4)
+        X = check_array(name, X, self.dtype, dims, finite=finite)
+        if shape is not None and X.ndim >= 3:
+            if X.shape[-3:] != shape or X.ndim > 4:
+                raise ValueError(
+                    f"{name} has shape {X.shape}, but the network takes samples of shape "
+                    f"{shape}: pass (n_samples, {', '.join(map(str, shape))}) or one sample {shape}"
+                )
+            X = X.reshape(-1, self.n_features)
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.shape[1] != self.n_features:
@@ -447,6 +474,12 @@ class Network:
             raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
+        per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
+        if not per_sample and is_spatial(self._plan):
+            raise ValueError(
+                "a network with convolutional or Dropout layers trains by per-sample SGD "
+                f"only: pass batch_size=1 (got {batch_size}), optimizer='sgd' and l2=0"
+            )
         validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
@@ -455,7 +488,6 @@ class Network:
         # The training samples by index: a validation split never copies X.
         rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else rows
         n = rows.size
-        per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
         per_epoch = validation is not None or callback is not None or early_stopping
         per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
@@ -593,7 +625,12 @@ class Network:
         # Per-sample SGD runs on one thread, so its result never depends on the count.
         args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
-        if block > 1:
+        if is_spatial(p):
+            # Dropout's masks: keyed by a seed from the network's generator.
+            seed = int(self._rng.integers(2**63)) if DROPOUT in p.arrays.kinds else 0
+            run = functools.partial(self._ops.fit_sgd_conv, *args, seed, epoch_loss, snapshot)
+            block = 1
+        elif block > 1:
             run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
         else:
             run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
@@ -650,6 +687,8 @@ class Network:
 
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
+        if is_spatial(p):
+            return self._ops.forward_conv(*p.arrays, self.params, X, Z)
         block = min(PREDICT_BLOCK, X.shape[0])
         # The compiled kernel lays out its own workspace; only the twin's signature
         # has this argument.

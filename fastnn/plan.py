@@ -9,16 +9,19 @@ that part of every engine call, in the order ``fastnn.backends.Backend`` declare
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .codes import DENSE
+from .codes import DENSE, FIRST_SPATIAL
 from .layers import Layer, layer_names
 
-#: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine.
-CFG_WIDTH = 8
+#: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine (a
+#: convolution's geometry takes 12).
+CFG_WIDTH = 12
 #: Columns of ``Plan.hyp``: the floats a layer kind may pass the engine.
 HYP_WIDTH = 2
 
@@ -63,9 +66,58 @@ def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
     return widths
 
 
-def build_plan(layers: list[Layer]) -> Plan:
-    """The plan of ``layers``; raises if their sizes don't chain."""
-    widths = chain_widths(layers)
+def check_input_shape(value) -> tuple[int, int, int]:
+    """``input_shape`` as a (C, H, W) tuple of positive ints; ValueError otherwise."""
+    items = tuple(value) if isinstance(value, tuple | list) else ()
+    ok = len(items) == 3 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in items
+    )
+    if not ok:
+        raise ValueError(
+            f"input_shape={value!r} must be (C, H, W), three positive ints, e.g. (1, 8, 8)"
+        )
+    return int(items[0]), int(items[1]), int(items[2])
+
+
+def chain_shapes(layers: list[Layer], input_shape) -> list[tuple[tuple[int, ...], ...]]:
+    """Each layer's (input shape, output shape) for one sample of ``input_shape``;
+    raises, naming the layer and the shape it receives, if a layer cannot take it."""
+    shape: tuple[int, ...] = check_input_shape(input_shape)
+    shapes = []
+    for i, layer in enumerate(layers):
+        try:
+            out = tuple(int(v) for v in layer.shape_out(shape, i))
+        except ValueError as exc:
+            steps = "".join(f" -> [{j}] {layers[j]!r} -> {b}" for j, (_, b) in enumerate(shapes))
+            raise ValueError(f"{exc} (shapes per sample: {shapes[0][0] if shapes else shape}"
+                             f"{steps})") from None  # fmt: skip
+        shapes.append((shape, out))
+        shape = out
+    return shapes
+
+
+def build_plan(layers: list[Layer], input_shape=None) -> Plan:
+    """The plan of ``layers`` for samples of ``input_shape`` ((C, H, W), needed when
+    a layer works on images); raises if their sizes or shapes don't chain."""
+    if input_shape is None:
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Layer) and layer.spatial:
+                raise ValueError(
+                    f"layers[{i}] is {layer!r}, which works on (C, H, W) samples: pass the "
+                    "shape of one sample, e.g. Network(layers, input_shape=(1, 8, 8))"
+                )
+        widths = chain_widths(layers)
+        shapes = None
+    else:
+        if not layers:
+            chain_widths(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"layers[{i}] is {layer!r}, not a fastnn layer: use {layer_names()}"
+                )
+        shapes = chain_shapes(layers, input_shape)
+        widths = [(math.prod(a), math.prod(b)) for a, b in shapes]
     n = len(layers)
     arrays = PlanArrays(
         kinds=np.empty(n, np.int64),
@@ -78,7 +130,7 @@ def build_plan(layers: list[Layer]) -> Plan:
     )
     params = acts = 0
     for i, layer in enumerate(layers):
-        entry = layer.plan_entry()
+        entry = layer.plan_entry() if shapes is None else layer.plan_entry_at(shapes[i][0])
         if len(entry.cfg) > CFG_WIDTH or len(entry.hyp) > HYP_WIDTH:
             raise ValueError(f"layers[{i}] ({layer!r}) has more settings than a plan holds")
         arrays.kinds[i] = entry.code
@@ -96,6 +148,11 @@ def build_plan(layers: list[Layer]) -> Plan:
 SGD_BLOCK = 64
 #: Below this many first-layer weights, W₀ sits in L1 and the fused single pass wins.
 SGD_BLOCK_MIN_WEIGHTS = 16384
+
+
+def is_spatial(plan: Plan) -> bool:
+    """Whether the plan holds a layer only the convolutional engine runs."""
+    return bool(plan.arrays.kinds.max() >= FIRST_SPATIAL)
 
 
 def sgd_block(plan: Plan) -> int:
