@@ -20,7 +20,7 @@ from .codes import DROPOUT
 from .layers import Dense, Layer, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import Plan, build_plan, check_input_shape, is_spatial, sgd_block
+from .plan import Plan, build_plan, check_input_shape, is_spatial, multiply_adds, sgd_block
 from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
@@ -598,7 +598,7 @@ class Network:
     def _call(self, run, order, done: int) -> int:
         """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
         stops it at once (see ``fastnn.interrupt``)."""
-        work = order.size * (3 * self._plan.n_params + SAMPLE_WORK)
+        work = order.size * (3 * multiply_adds(self._plan) + SAMPLE_WORK)
         if work <= THREAD_WORK and self.backend == "numba":
             return run(interrupt.NEVER)  # a short call: no thread (fixed cost per fit)
         completed, interrupted = interrupt.call(run, threaded=True)

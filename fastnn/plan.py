@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .codes import DENSE, FIRST_SPATIAL
+from .codes import CONV2D, DENSE, FIRST_SPATIAL
 from .layers import Layer, layer_names
 
 #: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine (a
@@ -45,6 +45,8 @@ class Plan:
     arrays: PlanArrays
     n_params: int
     n_acts: int
+    #: Whether a layer only the convolutional engine runs is in the plan.
+    spatial: bool = False
 
 
 def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
@@ -141,7 +143,7 @@ def build_plan(layers: list[Layer], input_shape=None) -> Plan:
         arrays.hyp[i, : len(entry.hyp)] = entry.hyp
         arrays.a_off[i] = acts
         acts += int(arrays.n_out[i])
-    return Plan(arrays, params, acts)
+    return Plan(arrays, params, acts, bool(arrays.kinds.max() >= FIRST_SPATIAL))
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
@@ -152,7 +154,23 @@ SGD_BLOCK_MIN_WEIGHTS = 16384
 
 def is_spatial(plan: Plan) -> bool:
     """Whether the plan holds a layer only the convolutional engine runs."""
-    return bool(plan.arrays.kinds.max() >= FIRST_SPATIAL)
+    return plan.spatial
+
+
+def multiply_adds(plan: Plan) -> int:
+    """A sample's multiply-adds in the forward pass: each parameter once, except that a
+    convolution uses each weight at every output position."""
+    if not is_spatial(plan):
+        return plan.n_params
+    a = plan.arrays
+    total = 0
+    for i, kind in enumerate(a.kinds):
+        if kind == CONV2D:
+            C, _, _, O, KH, KW, *_, HO, WO = (int(v) for v in a.cfg[i])
+            total += O * C * KH * KW * HO * WO
+        else:
+            total += int(a.n_out[i]) * (int(a.n_in[i]) + 1 if kind == DENSE else 1)
+    return total
 
 
 def sgd_block(plan: Plan) -> int:
