@@ -15,12 +15,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import interrupt
+from . import plan as planning
 from .backends import get_ops
 from .codes import DROPOUT
 from .layers import Dense, Layer, Sigmoid
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import Plan, build_plan, check_input_shape, is_spatial, multiply_adds, sgd_block
+from .plan import Plan, build_plan, sgd_block
 from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
@@ -105,14 +106,9 @@ class Network:
         Per-sample SGD always uses one thread; predict gives the same bits on any
         number, and also leaves out busy cores when ``threads`` is set.
     input_shape : (C, H, W), optional
-        The shape of one sample, required when a layer works on images (``Conv2D``,
-        ``MaxPool2D``, ``AvgPool2D``, ``Flatten``). X is then (n_samples, C, H, W),
-        one sample (C, H, W), or flat rows (n_samples, C·H·W). Each layer's input
-        and output shapes are checked when the network is built.
-
-    Convolutional networks and networks with ``Dropout`` train by per-sample SGD
-    (``batch_size=1``, optimizer "sgd", no ``l2``) in one compiled call; dropout
-    acts during ``fit`` only, its masks drawn from the network's seeded generator.
+        One sample's shape, needed with ``Conv2D`` and the pooling layers; X is then
+        (n_samples, C, H, W), one (C, H, W) sample, or flat rows. Such networks, and
+        those with ``Dropout``, train by per-sample SGD only (see ``fastnn.plan``).
 
     A layer belongs to one network: the network's parameter buffer holds its
     weights. Building a second network from layers of a live one raises a
@@ -130,8 +126,7 @@ class Network:
         ``bias`` are views into it.
     """
 
-    #: The shape of one sample, (C, H, W), or None for flat samples.
-    input_shape: tuple[int, int, int] | None = None
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W), or flat samples
 
     def __init__(
         self,
@@ -144,7 +139,7 @@ class Network:
         input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         layers = list(layers)
-        input_shape = None if input_shape is None else check_input_shape(input_shape)
+        input_shape = None if input_shape is None else planning.check_input_shape(input_shape)
         seed = check_seed(seed)
         self.threads = None if threads is None else check_positive_int("threads", threads)
         self._loss_kind = loss_kind(loss)
@@ -279,7 +274,6 @@ class Network:
 
     @property
     def n_features(self) -> int:
-        """Values per sample: C·H·W with an ``input_shape``, else the first Dense's width."""
         return int(self._plan.arrays.n_in[0])
 
     @property
@@ -317,16 +311,10 @@ class Network:
 
     # -- input checks ------------------------------------------------------------
     def _check_X(self, X, name: str = "X", *, finite: bool = True) -> np.ndarray:
-        shape = self.input_shape
-        dims = (1, 2) if shape is None else (1, 2, 3, 4)
-        X = check_array(name, X, self.dtype, dims, finite=finite)
-        if shape is not None and X.ndim >= 3:
-            if X.shape[-3:] != shape or X.ndim > 4:
-                raise ValueError(
-                    f"{name} has shape {X.shape}, but the network takes samples of shape "
-                    f"{shape}: pass (n_samples, {', '.join(map(str, shape))}) or one sample {shape}"
-                )
-            X = X.reshape(-1, self.n_features)
+        dims = (1, 2) if self.input_shape is None else (1, 2, 3, 4)
+        X = planning.sample_rows(
+            name, check_array(name, X, self.dtype, dims, finite=finite), self.input_shape
+        )
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.shape[1] != self.n_features:
@@ -475,11 +463,7 @@ class Network:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
         per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
-        if not per_sample and is_spatial(self._plan):
-            raise ValueError(
-                "a network with convolutional or Dropout layers trains by per-sample SGD "
-                f"only: pass batch_size=1 (got {batch_size}), optimizer='sgd' and l2=0"
-            )
+        planning.check_per_sample(self._plan, per_sample, batch_size)
         validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
@@ -598,7 +582,7 @@ class Network:
     def _call(self, run, order, done: int) -> int:
         """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
         stops it at once (see ``fastnn.interrupt``)."""
-        work = order.size * (3 * multiply_adds(self._plan) + SAMPLE_WORK)
+        work = order.size * (3 * planning.multiply_adds(self._plan) + SAMPLE_WORK)
         if work <= THREAD_WORK and self.backend == "numba":
             return run(interrupt.NEVER)  # a short call: no thread (fixed cost per fit)
         completed, interrupted = interrupt.call(run, threaded=True)
@@ -625,7 +609,7 @@ class Network:
         # Per-sample SGD runs on one thread, so its result never depends on the count.
         args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
-        if is_spatial(p):
+        if planning.is_spatial(p):
             # Dropout's masks: keyed by a seed from the network's generator.
             seed = int(self._rng.integers(2**63)) if DROPOUT in p.arrays.kinds else 0
             run = functools.partial(self._ops.fit_sgd_conv, *args, seed, epoch_loss, snapshot)
@@ -687,7 +671,7 @@ class Network:
 
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
-        if is_spatial(p):
+        if planning.is_spatial(p):
             return self._ops.forward_conv(*p.arrays, self.params, X, Z)
         block = min(PREDICT_BLOCK, X.shape[0])
         # The compiled kernel lays out its own workspace; only the twin's signature

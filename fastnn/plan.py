@@ -157,6 +157,30 @@ def is_spatial(plan: Plan) -> bool:
     return plan.spatial
 
 
+def sample_rows(name: str, X: np.ndarray, input_shape) -> np.ndarray:
+    """X as rows of flat samples: (n, C, H, W) and one (C, H, W) sample are
+    reshaped (free: X is C-contiguous); flat rows are taken as they are."""
+    if input_shape is None or X.ndim < 3:
+        return X
+    if X.shape[-3:] != input_shape or X.ndim > 4:
+        raise ValueError(
+            f"{name} has shape {X.shape}, but the network takes samples of shape "
+            f"{input_shape}: pass (n_samples, {', '.join(map(str, input_shape))}) or one "
+            f"sample {input_shape}"
+        )
+    return X.reshape(-1, math.prod(input_shape))
+
+
+def check_per_sample(plan: Plan, per_sample: bool, batch_size: int) -> None:
+    """Raise unless a plan needing the convolutional engine trains by per-sample SGD,
+    the one training that engine runs so far."""
+    if plan.spatial and not per_sample:
+        raise ValueError(
+            "a network with convolutional or Dropout layers trains by per-sample SGD "
+            f"only: pass batch_size=1 (got {batch_size}), optimizer='sgd' and l2=0"
+        )
+
+
 def multiply_adds(plan: Plan) -> int:
     """A sample's multiply-adds in the forward pass: each parameter once, except that a
     convolution uses each weight at every output position."""
