@@ -181,6 +181,26 @@ class Layer:
         return arr
 
 
+def check_unowned(layers: list[Layer]) -> None:
+    """Raise if a layer already belongs to a live network, or appears twice: a layer's
+    weights are views into one network's buffer, so two owners would disagree."""
+    seen: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if id(layer) in seen:
+            raise ValueError(
+                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
+                "give every position a layer of its own, e.g. Dense(3, 3) twice"
+            )
+        seen[id(layer)] = i
+        if layer.owner is not None:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
+                "weights it holds: build fresh layers for each network (e.g. "
+                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
+                "copy.deepcopy(layers)"
+            )
+
+
 def layer_names() -> str:
     """The registered layer kinds, for error messages: "Dense, Tanh, ... or Identity"."""
     names = list(LAYERS)

@@ -18,10 +18,10 @@ from . import interrupt
 from . import plan as planning
 from .backends import get_ops
 from .codes import DROPOUT
-from .layers import Dense, Layer, Sigmoid
+from .layers import Dense, Layer, check_unowned
 from .losses import loss_kind
 from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import Plan, build_plan, sgd_block
+from .plan import engine_plan, sgd_block
 from .threads import blas_threads, default_threads, idle_cores
 from .validation import (
     check_array,
@@ -52,33 +52,6 @@ VALIDATION_BLOCK = 1024
 
 class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
-
-
-def _check_unowned(layers: list[Layer]) -> None:
-    """Raise if a layer already belongs to a live network, or appears twice: a layer's
-    weights are views into one network's buffer, so two owners would disagree."""
-    seen: dict[int, int] = {}
-    for i, layer in enumerate(layers):
-        if id(layer) in seen:
-            raise ValueError(
-                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
-                "give every position a layer of its own, e.g. Dense(3, 3) twice"
-            )
-        seen[id(layer)] = i
-        if layer.owner is not None:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
-                "weights it holds: build fresh layers for each network (e.g. "
-                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
-                "copy.deepcopy(layers)"
-            )
-
-
-def _engine_plan(layers: list[Layer], loss: str, input_shape=None) -> Plan:
-    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
-    # stops at the logits and the loss applies the sigmoid, stably.
-    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
-    return build_plan(layers[:-1] if fused else layers, input_shape)
 
 
 class Network:
@@ -145,8 +118,8 @@ class Network:
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        self._plan = _engine_plan(layers, loss, input_shape)
-        _check_unowned(layers)
+        self._plan = engine_plan(layers, loss, input_shape)
+        check_unowned(layers)
         self.input_shape = input_shape
         self.layers = layers
         self.loss = loss
@@ -187,7 +160,7 @@ class Network:
             del state["params"]
         self.__dict__.update(state)
         if not hasattr(self._plan, "arrays"):  # pickled before the plan had cfg and hyp
-            self._plan = _engine_plan(self.layers, self.loss, self.input_shape)
+            self._plan = engine_plan(self.layers, self.loss, self.input_shape)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)

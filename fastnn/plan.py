@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .codes import CONV2D, DENSE, FIRST_SPATIAL
-from .layers import Layer, layer_names
+from .layers import Layer, Sigmoid, layer_names
 
 #: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine (a
 #: convolution's geometry takes 12).
@@ -144,6 +144,14 @@ def build_plan(layers: list[Layer], input_shape=None) -> Plan:
         arrays.a_off[i] = acts
         acts += int(arrays.n_out[i])
     return Plan(arrays, params, acts, bool(arrays.kinds.max() >= FIRST_SPATIAL))
+
+
+def engine_plan(layers: list[Layer], loss: str, input_shape=None) -> Plan:
+    """The plan a Network of ``layers`` under ``loss`` runs."""
+    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
+    # stops at the logits and the loss applies the sigmoid, stably.
+    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+    return build_plan(layers[:-1] if fused else layers, input_shape)
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
