@@ -5,6 +5,7 @@ Numba-compiled kernels, with a pure-NumPy twin of every kernel.
 """
 
 from . import losses, optimizers
+from .conv_layers import AvgPool2D, Conv2D, Dropout, Flatten, MaxPool2D
 from .layers import Activation, Dense, Identity, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .network import Network, TrainingDivergedError
 from .version import __version__ as __version__
@@ -37,10 +38,15 @@ Network._writers.update(fastnn=_save, onnx=_to_onnx)
 
 __all__ = [
     "Activation",
+    "AvgPool2D",
+    "Conv2D",
     "Dense",
+    "Dropout",
+    "Flatten",
     "Identity",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "Network",
     "ReLU",
     "Sigmoid",

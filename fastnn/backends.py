@@ -66,6 +66,20 @@ class Backend(Protocol):
         time (``acts``: one block's activations). Returns whether X is all finite."""
         ...
 
+    def fit_sgd_conv(self, kinds: Array, n_in: Array, n_out: Array, p_off: Array,
+                     a_off: Array, cfg: Array, hyp: Array, params: Array, X: Array, Y: Array,
+                     order: Array, learning_rate: float, loss_kind: int, seed: int,
+                     epoch_loss: Array, snapshot: Array, stop: Array) -> int:  # fmt: skip
+        """``fit_sgd`` for a plan with convolutional layers (X: flat samples);
+        ``seed`` keys dropout's masks."""
+        ...
+
+    def forward_conv(self, kinds: Array, n_in: Array, n_out: Array, p_off: Array,
+                     a_off: Array, cfg: Array, hyp: Array, params: Array, X: Array,
+                     Z: Array) -> bool:  # fmt: skip
+        """``forward_batch`` for a plan with convolutional layers, one row at a time."""
+        ...
+
     # -- single layers and losses ------------------------------------------------------
     def dense_forward(self, W: Array, b: Array, x: Array, out: Array) -> None: ...
 

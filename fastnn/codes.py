@@ -20,6 +20,14 @@ SIGMOID = 2
 RELU = 3
 IDENTITY = 4
 LEAKY_RELU = 5
+# Layers on (C, H, W) samples, and dropout (the identity outside training).
+CONV2D = 6
+MAXPOOL2D = 7
+AVGPOOL2D = 8
+FLATTEN = 9
+DROPOUT = 10
+#: The first code of a layer only the convolutional engine runs.
+FIRST_SPATIAL = CONV2D
 
 #: Activation name -> code.
 ACTIVATION_CODES: dict[str, int] = {

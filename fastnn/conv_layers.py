@@ -10,11 +10,14 @@ is the sum over its samples (a mean loss's gradient already carries the 1/N).
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from .codes import AVGPOOL2D, CONV2D, DROPOUT, FLATTEN, MAXPOOL2D
 from .initializers import INITIALIZERS, initialize
-from .layers import Layer
+from .layers import Layer, PlanEntry
 from .validation import check_positive_float, check_positive_int
 
 Pair = tuple[int, int]
@@ -49,6 +52,18 @@ class _Spatial(Layer):
     """Shared input handling of the layers on (C, H, W) samples."""
 
     n_params = 0
+    spatial = True
+
+    def shape_out(self, shape: tuple[int, ...], index: int) -> tuple[int, ...]:
+        if len(shape) != 3:
+            raise ValueError(
+                f"layers[{index}] is {self!r}, which takes (C, H, W) samples, but receives "
+                f"samples of shape {shape}: it must come before any Flatten or Dense layer"
+            )
+        try:
+            return self.output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(f"layers[{index}] receives samples of shape {shape}: {exc}") from None
 
     def bind(self, buffer: np.ndarray) -> None:
         """Parameterless layers take no part of the parameter buffer."""
@@ -106,6 +121,9 @@ class Conv2D(_Spatial):
         Views into one parameter buffer, W first, as in a ``Dense`` layer.
     """
 
+    saved_name, code = "Conv2D", CONV2D
+    settings = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "init")
+
     def __init__(
         self,
         in_channels: int,
@@ -141,6 +159,20 @@ class Conv2D(_Spatial):
     def n_params(self) -> int:  # type: ignore[override]
         kh, kw = self.kernel_size
         return self.out_channels * (self.in_channels * kh * kw + 1)
+
+    @classmethod
+    def param_count(cls, spec: Mapping[str, Any]) -> int:
+        c = check_positive_int("in_channels", spec.get("in_channels"))
+        o = check_positive_int("out_channels", spec.get("out_channels"))
+        kh, kw = _pair("kernel_size", spec.get("kernel_size"))
+        return o * (c * kh * kw + 1)
+
+    def plan_entry_at(self, shape: tuple[int, ...]) -> PlanEntry:
+        # The kernels' ``geo``: (C, H, W, O, KH, KW, SH, SW, PH, PW, HO, WO).
+        top, _, left, _ = self.pads(shape)
+        o, ho, wo = self.output_shape(shape)
+        geo = (*shape, o, *self.kernel_size, *self.stride, top, left, ho, wo)
+        return PlanEntry(CONV2D, self.n_params, cfg=geo)
 
     def bind(self, buffer: np.ndarray) -> None:
         """Make ``weights`` and ``bias`` views of ``buffer`` (W first, then B)."""
@@ -220,6 +252,8 @@ class Conv2D(_Spatial):
 
 
 class _Pool(_Spatial):
+    settings = ("kernel_size", "stride")
+
     def __init__(self, kernel_size, stride=None, *, dtype=np.float64, backend="numba") -> None:
         self.kernel_size = _pair("kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else _pair("stride", stride)
@@ -237,6 +271,11 @@ class _Pool(_Spatial):
             )
         return shape[0], (shape[1] - kh) // sh + 1, (shape[2] - kw) // sw + 1
 
+    def plan_entry_at(self, shape: tuple[int, ...]) -> PlanEntry:
+        # The kernels' ``pgeo``: (C, H, W, KH, KW, SH, SW, HO, WO).
+        _, ho, wo = self.output_shape(shape)
+        return PlanEntry(self.code, cfg=(*shape, *self.kernel_size, *self.stride, ho, wo))
+
     def _out_shape(self, x_shape) -> tuple[int, ...]:
         return (*x_shape[:-3], *self.output_shape(x_shape[-3:]))
 
@@ -251,6 +290,8 @@ class MaxPool2D(_Pool):
     gradient goes to the first maximum in row order, as in PyTorch; a NaN in a window
     is its maximum.
     """
+
+    saved_name, code = "MaxPool2D", MAXPOOL2D
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._input(input)
@@ -273,6 +314,8 @@ class MaxPool2D(_Pool):
 class AvgPool2D(_Pool):
     """The mean of each (KH, KW) window, every ``stride`` (default: the kernel size)."""
 
+    saved_name, code = "AvgPool2D", AVGPOOL2D
+
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._input(input)
         out = np.empty(self._out_shape(x.shape), dtype=self.dtype)
@@ -293,6 +336,8 @@ class Flatten(_Spatial):
     """(C, H, W) to a vector of C·H·W in C order, as ``torch.flatten``; a batch
     (N, C, H, W) to (N, C·H·W)."""
 
+    saved_name, code = "Flatten", FLATTEN
+
     def __init__(self, *, dtype=np.float64, backend: str = "numba") -> None:
         self.configure(dtype, backend)
         self.input_shape: tuple[int, ...] | None = None
@@ -302,6 +347,9 @@ class Flatten(_Spatial):
         if len(shape) != 3:
             raise ValueError(f"Flatten: input shape {shape} does not fit, expected (C, H, W)")
         return (shape[0] * shape[1] * shape[2],)
+
+    def plan_entry(self) -> PlanEntry:
+        return PlanEntry(FLATTEN)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._input(input)
@@ -339,6 +387,8 @@ class Dropout(Layer):
         Seed of a stand-alone layer's masks.
     """
 
+    saved_name, code = "Dropout", DROPOUT
+    settings = ("rate",)
     n_params = 0
 
     def __init__(
@@ -360,6 +410,12 @@ class Dropout(Layer):
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(int(v) for v in input_shape)
+
+    def plan_entry(self) -> PlanEntry:
+        return PlanEntry(DROPOUT, hyp=(self.rate,))
+
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        return graph.node("Identity", [x])  # the identity outside training
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(input, dtype=self.dtype)

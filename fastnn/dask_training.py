@@ -35,7 +35,7 @@ from .dask_data import (
 from .dask_epochs import check_validation, end_epoch, resume
 from .io import to_bytes
 from .network import Network, TrainingDivergedError
-from .optimizers import ADAM_KIND, MOMENTUM_KIND, SGD_KIND, from_config
+from .optimizers import ADAM_KIND, MOMENTUM_KIND, SGD_KIND, from_config, resolve_optimizer
 from .validation import check_bool, check_positive_float, check_positive_int
 
 METHODS = ("averaging", "lbfgs")
@@ -133,7 +133,7 @@ def fit(
             "or wait for them with client.wait_for_workers(n)"
         )
     validation = check_validation(net, validation_data)
-    opt = net._resolve_optimizer(optimizer) if method == "averaging" else None
+    opt = resolve_optimizer(optimizer, net.optimizer) if method == "averaging" else None
     X, Y = check_training_data(client, net, X, Y)
 
     if method == "lbfgs":

@@ -134,6 +134,8 @@ def _metadata(net: Network, arrays: dict[str, np.ndarray], extra=None) -> dict[s
             for name, arr in sorted(arrays.items())
         },
     }
+    if getattr(net, "input_shape", None) is not None:  # dense files stay as they were
+        meta["input_shape"] = list(net.input_shape)
     if extra is not None:
         meta[EXTRA_KEY] = extra
     meta["checksum"] = {"algorithm": "sha256", "digest": _checksum(meta, arrays)}
@@ -519,6 +521,7 @@ def _build_with_extra(source, path: str, backend: str | None):
             dtype=meta.get("dtype"),
             backend=backend,
             seed=meta.get("seed"),
+            input_shape=meta.get("input_shape"),
         )
     except (TypeError, ValueError) as exc:
         raise _fail(path, f"its network description is invalid ({exc})") from exc

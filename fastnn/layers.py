@@ -65,6 +65,9 @@ class Layer:
     weight_init: ClassVar[str] = "xavier"
     #: The layer's input width when it fixes one (Dense), else None.
     input_size: int | None = None
+    #: Whether the layer works on (C, H, W) samples, so that a network holding it
+    #: needs its ``input_shape``.
+    spatial: ClassVar[bool] = False
 
     dtype: np.dtype = np.dtype(np.float64)
     backend: str = "numba"
@@ -95,9 +98,20 @@ class Layer:
         naming ``layers[index]``, if it cannot take that input."""
         return width
 
+    def shape_out(self, shape: tuple[int, ...], index: int) -> tuple[int, ...]:
+        """The shape of the layer's output for one sample of ``shape``; ValueError,
+        naming ``layers[index]`` and both shapes, if it cannot take that input. By
+        default element-wise: the shape is kept."""
+        return shape
+
     def plan_entry(self) -> PlanEntry:
         """The layer's entry in the plan the compiled engine interprets."""
         raise TypeError(f"{type(self).__name__} has no compiled kernel")
+
+    def plan_entry_at(self, shape: tuple[int, ...]) -> PlanEntry:
+        """The plan entry for one input sample of ``shape`` (a convolution's geometry
+        depends on it); by default ``plan_entry()``."""
+        return self.plan_entry()
 
     def to_spec(self) -> dict[str, Any]:
         """The layer as a model file stores it: ``{"type": saved_name, **settings}``."""
@@ -165,6 +179,26 @@ class Layer:
                 f"({width},) for one sample or (n_samples, {width}) for a batch"
             )
         return arr
+
+
+def check_unowned(layers: list[Layer]) -> None:
+    """Raise if a layer already belongs to a live network, or appears twice: a layer's
+    weights are views into one network's buffer, so two owners would disagree."""
+    seen: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if id(layer) in seen:
+            raise ValueError(
+                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
+                "give every position a layer of its own, e.g. Dense(3, 3) twice"
+            )
+        seen[id(layer)] = i
+        if layer.owner is not None:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
+                "weights it holds: build fresh layers for each network (e.g. "
+                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
+                "copy.deepcopy(layers)"
+            )
 
 
 def layer_names() -> str:
@@ -241,6 +275,14 @@ class Dense(Layer):
                 f"make it Dense({width}, {self.output_size})"
             )
         return self.output_size
+
+    def shape_out(self, shape: tuple[int, ...], index: int) -> tuple[int, ...]:
+        if len(shape) != 1:
+            raise ValueError(
+                f"layers[{index}] is {self!r}, which takes vectors of {self.input_size} "
+                f"values, but receives samples of shape {shape}: put Flatten() before it"
+            )
+        return (self.output_width(shape[0], index),)
 
     def plan_entry(self) -> PlanEntry:
         return PlanEntry(DENSE, self.n_params)
@@ -471,23 +513,3 @@ def activation(name: str, **settings) -> Activation:
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}: use one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name](**settings)
-
-
-def check_unowned(layers: list[Layer]) -> None:
-    """Raise if a layer already belongs to a live network, or appears twice: a layer's
-    weights are views into one network's buffer, so two owners would disagree."""
-    seen: dict[int, int] = {}
-    for i, layer in enumerate(layers):
-        if id(layer) in seen:
-            raise ValueError(
-                f"layers[{seen[id(layer)]}] and layers[{i}] are the same {layer!r} object: "
-                "give every position a layer of its own, e.g. Dense(3, 3) twice"
-            )
-        seen[id(layer)] = i
-        if layer.owner is not None:
-            raise ValueError(
-                f"layers[{i}] ({layer!r}) already belongs to another Network, whose "
-                "weights it holds: build fresh layers for each network (e.g. "
-                "[Dense(2, 3), Tanh(), Dense(3, 1)] again), or copy them with "
-                "copy.deepcopy(layers)"
-            )

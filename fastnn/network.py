@@ -15,11 +15,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import interrupt
+from . import plan as planning
 from .backends import get_ops
-from .layers import Dense, Layer, Sigmoid, check_unowned
+from .codes import DROPOUT
+from .layers import Dense, Layer, check_unowned
 from .losses import loss_kind
-from .optimizers import SGD, SGD_KIND, Constant, Optimizer, Schedule, get_optimizer, get_schedule
-from .plan import Plan, build_plan, sgd_block
+from .optimizers import SGD_KIND, Constant, Optimizer, Schedule, get_schedule, resolve_optimizer
+from .plan import engine_plan, sgd_block
 from .threads import blas_threads, default_threads, idle_cores, numba_threads
 from .validation import (
     check_array,
@@ -52,13 +54,6 @@ class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss; the weights were restored."""
 
 
-def _engine_plan(layers: list[Layer], loss: str) -> Plan:
-    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
-    # stops at the logits and the loss applies the sigmoid, stably.
-    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
-    return build_plan(layers[:-1] if fused else layers)
-
-
 class Network:
     """A feed-forward network of fastnn layers, trained by per-sample SGD.
 
@@ -83,6 +78,10 @@ class Network:
         on the thread count: set ``threads`` to get the same bits on every run.
         Per-sample SGD always uses one thread; predict gives the same bits on any
         number, and also leaves out busy cores when ``threads`` is set.
+    input_shape : (C, H, W), optional
+        One sample's shape, needed with ``Conv2D`` and the pooling layers; X is then
+        (n_samples, C, H, W), one (C, H, W) sample, or flat rows. Such networks, and
+        those with ``Dropout``, train by per-sample SGD only (see ``fastnn.plan``).
 
     A layer belongs to one network: the network's parameter buffer holds its
     weights. Building a second network from layers of a live one raises a
@@ -100,6 +99,8 @@ class Network:
         ``bias`` are views into it.
     """
 
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W), or flat samples
+
     def __init__(
         self,
         layers: Sequence[Layer],
@@ -108,15 +109,18 @@ class Network:
         backend: str = "numba",
         seed: int | None = 0,
         threads: int | None = None,
+        input_shape: tuple[int, int, int] | None = None,
     ) -> None:
         layers = list(layers)
+        input_shape = None if input_shape is None else planning.check_input_shape(input_shape)
         seed = check_seed(seed)
         self.threads = None if threads is None else check_positive_int("threads", threads)
         self._loss_kind = loss_kind(loss)
         self.dtype = check_dtype(dtype)
         get_ops(backend)  # validates the name
-        self._plan = _engine_plan(layers, loss)
+        self._plan = engine_plan(layers, loss, input_shape)
         check_unowned(layers)
+        self.input_shape = input_shape
         self.layers = layers
         self.loss = loss
         self.backend = backend
@@ -156,7 +160,7 @@ class Network:
             del state["params"]
         self.__dict__.update(state)
         if not hasattr(self._plan, "arrays"):  # pickled before the plan had cfg and hyp
-            self._plan = _engine_plan(self.layers, self.loss)
+            self._plan = engine_plan(self.layers, self.loss, self.input_shape)
         self._lock = threading.RLock()
         for i, layer in enumerate(self.layers):
             layer._claim(self)
@@ -239,7 +243,7 @@ class Network:
 
     @property
     def n_features(self) -> int:
-        return self.dense_layers[0].input_size
+        return int(self._plan.arrays.n_in[0])
 
     @property
     def n_outputs(self) -> int:
@@ -259,7 +263,7 @@ class Network:
         """Bind every layer into ``params`` and draw fresh initial weights."""
         for i, layer in enumerate(self.layers):
             layer.configure(self.dtype, self.backend)
-            if isinstance(layer, Dense):
+            if layer.n_params:
                 start = self._plan.arrays.p_off[i]
                 layer.bind(self._params[start : start + layer.n_params])
                 # He before a ReLU, Xavier otherwise: the next layer's ``weight_init``.
@@ -268,14 +272,18 @@ class Network:
 
     def __repr__(self) -> str:
         inner = ", ".join(map(repr, self.layers))
+        shape = "" if self.input_shape is None else f", input_shape={self.input_shape}"
         return (
             f"Network([{inner}], loss={self.loss!r}, dtype={self.dtype.name}, "
-            f"backend={self.backend!r})"
+            f"backend={self.backend!r}{shape})"
         )
 
     # -- input checks ------------------------------------------------------------
     def _check_X(self, X, name: str = "X", *, finite: bool = True) -> np.ndarray:
-        X = check_array(name, X, self.dtype, finite=finite)
+        dims = (1, 2) if self.input_shape is None else (1, 2, 3, 4)
+        X = planning.sample_rows(
+            name, check_array(name, X, self.dtype, dims, finite=finite), self.input_shape
+        )
         if X.ndim == 1:
             X = X.reshape(1, -1)
         if X.shape[1] != self.n_features:
@@ -418,11 +426,13 @@ class Network:
         early_stopping = check_bool("early_stopping", early_stopping)
         patience = check_positive_int("patience", patience)
         schedule = get_schedule(lr_schedule)
-        opt = self._resolve_optimizer(optimizer)
+        opt = resolve_optimizer(optimizer, self.optimizer)
         if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not l2 >= 0:
             raise ValueError(f"l2={l2!r} must be a number >= 0 (0 turns it off)")
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
+        per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
+        planning.check_per_sample(self._plan, per_sample, batch_size)
         validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
@@ -431,7 +441,6 @@ class Network:
         # The training samples by index: a validation split never copies X.
         rows = np.arange(X.shape[0], dtype=np.int64) if rows is None else rows
         n = rows.size
-        per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
         per_epoch = validation is not None or callback is not None or early_stopping
         per_epoch = per_epoch or not isinstance(schedule, Constant)
         chunk = 1 if per_epoch else max(1, min(epochs, MAX_ORDER // n))
@@ -498,16 +507,6 @@ class Network:
         if epochs > 0:  # each epoch's shuffle draws from the generator in turn
             self._rng.permuted(np.tile(rows, (epochs, 1)), axis=1)
 
-    def _resolve_optimizer(self, spec) -> Optimizer:
-        current = self.optimizer
-        if spec is None:
-            return current if current is not None else SGD()
-        if isinstance(spec, str) and current is not None and current.name == spec:
-            fresh = get_optimizer(spec)
-            if fresh.get_config() == current.get_config():
-                return current
-        return get_optimizer(spec)
-
     def _validation_split(self, X, Y, validation_data, fraction):
         """(validation or None, training rows or None for all): validation is
         (X_val, Y_val, rows or None), ``validation_data``
@@ -542,7 +541,7 @@ class Network:
     def _call(self, run, order, done: int) -> int:
         """``run(stop)`` for the epochs of ``order``; a long call runs where Ctrl-C
         stops it at once (see ``fastnn.interrupt``)."""
-        work = order.size * (3 * self._plan.n_params + SAMPLE_WORK)
+        work = order.size * (3 * planning.multiply_adds(self._plan) + SAMPLE_WORK)
         if work <= THREAD_WORK and self.backend == "numba":
             return run(interrupt.NEVER)  # a short call: no thread (fixed cost per fit)
         completed, interrupted = interrupt.call(run, threaded=True)
@@ -569,7 +568,12 @@ class Network:
         # Per-sample SGD runs on one thread, so its result never depends on the count.
         args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
-        if block > 1:
+        if planning.is_spatial(p):
+            # Dropout's masks: keyed by a seed from the network's generator.
+            seed = int(self._rng.integers(2**63)) if DROPOUT in p.arrays.kinds else 0
+            run = functools.partial(self._ops.fit_sgd_conv, *args, seed, epoch_loss, snapshot)
+            block = 1
+        elif block > 1:
             run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
         else:
             run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
@@ -639,6 +643,8 @@ class Network:
 
     def _forward_rows(self, X: np.ndarray, Z: np.ndarray) -> bool:
         p = self._plan
+        if planning.is_spatial(p):
+            return self._ops.forward_conv(*p.arrays, self.params, X, Z)
         block = min(PREDICT_BLOCK, X.shape[0])
         # The compiled kernel lays out its own workspace; only the twin's signature
         # has this argument.

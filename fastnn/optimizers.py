@@ -171,6 +171,20 @@ def get_optimizer(spec: str | Optimizer) -> Optimizer:
     )
 
 
+def resolve_optimizer(spec: str | Optimizer | None, current: Optimizer | None) -> Optimizer:
+    """The optimizer a ``fit(optimizer=spec)`` runs, given the network's ``current``
+    one: None continues ``current`` (plain SGD if there is none); a name continues
+    ``current`` if it has that name and its settings, and starts a fresh one
+    otherwise; an object is used as it is."""
+    if spec is None:
+        return current if current is not None else SGD()
+    if isinstance(spec, str) and current is not None and current.name == spec:
+        fresh = get_optimizer(spec)
+        if fresh.get_config() == current.get_config():
+            return current
+    return get_optimizer(spec)
+
+
 def from_config(config: dict) -> Optimizer:
     """Rebuild an optimizer from ``Optimizer.get_config()`` (its state is not included)."""
     settings = dict(config)

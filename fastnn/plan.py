@@ -9,16 +9,19 @@ that part of every engine call, in the order ``fastnn.backends.Backend`` declare
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from .codes import DENSE
-from .layers import Layer, layer_names
+from .codes import CONV2D, DENSE, FIRST_SPATIAL
+from .layers import Layer, Sigmoid, layer_names
 
-#: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine.
-CFG_WIDTH = 8
+#: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine (a
+#: convolution's geometry takes 12).
+CFG_WIDTH = 12
 #: Columns of ``Plan.hyp``: the floats a layer kind may pass the engine.
 HYP_WIDTH = 2
 
@@ -42,6 +45,8 @@ class Plan:
     arrays: PlanArrays
     n_params: int
     n_acts: int
+    #: Whether a layer only the convolutional engine runs is in the plan.
+    spatial: bool = False
 
 
 def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
@@ -63,9 +68,58 @@ def chain_widths(layers: list[Layer]) -> list[tuple[int, int]]:
     return widths
 
 
-def build_plan(layers: list[Layer]) -> Plan:
-    """The plan of ``layers``; raises if their sizes don't chain."""
-    widths = chain_widths(layers)
+def check_input_shape(value) -> tuple[int, int, int]:
+    """``input_shape`` as a (C, H, W) tuple of positive ints; ValueError otherwise."""
+    items = tuple(value) if isinstance(value, tuple | list) else ()
+    ok = len(items) == 3 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in items
+    )
+    if not ok:
+        raise ValueError(
+            f"input_shape={value!r} must be (C, H, W), three positive ints, e.g. (1, 8, 8)"
+        )
+    return int(items[0]), int(items[1]), int(items[2])
+
+
+def chain_shapes(layers: list[Layer], input_shape) -> list[tuple[tuple[int, ...], ...]]:
+    """Each layer's (input shape, output shape) for one sample of ``input_shape``;
+    raises, naming the layer and the shape it receives, if a layer cannot take it."""
+    shape: tuple[int, ...] = check_input_shape(input_shape)
+    shapes = []
+    for i, layer in enumerate(layers):
+        try:
+            out = tuple(int(v) for v in layer.shape_out(shape, i))
+        except ValueError as exc:
+            steps = "".join(f" -> [{j}] {layers[j]!r} -> {b}" for j, (_, b) in enumerate(shapes))
+            raise ValueError(f"{exc} (shapes per sample: {shapes[0][0] if shapes else shape}"
+                             f"{steps})") from None  # fmt: skip
+        shapes.append((shape, out))
+        shape = out
+    return shapes
+
+
+def build_plan(layers: list[Layer], input_shape=None) -> Plan:
+    """The plan of ``layers`` for samples of ``input_shape`` ((C, H, W), needed when
+    a layer works on images); raises if their sizes or shapes don't chain."""
+    if input_shape is None:
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Layer) and layer.spatial:
+                raise ValueError(
+                    f"layers[{i}] is {layer!r}, which works on (C, H, W) samples: pass the "
+                    "shape of one sample, e.g. Network(layers, input_shape=(1, 8, 8))"
+                )
+        widths = chain_widths(layers)
+        shapes = None
+    else:
+        if not layers:
+            chain_widths(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"layers[{i}] is {layer!r}, not a fastnn layer: use {layer_names()}"
+                )
+        shapes = chain_shapes(layers, input_shape)
+        widths = [(math.prod(a), math.prod(b)) for a, b in shapes]
     n = len(layers)
     arrays = PlanArrays(
         kinds=np.empty(n, np.int64),
@@ -78,7 +132,7 @@ def build_plan(layers: list[Layer]) -> Plan:
     )
     params = acts = 0
     for i, layer in enumerate(layers):
-        entry = layer.plan_entry()
+        entry = layer.plan_entry() if shapes is None else layer.plan_entry_at(shapes[i][0])
         if len(entry.cfg) > CFG_WIDTH or len(entry.hyp) > HYP_WIDTH:
             raise ValueError(f"layers[{i}] ({layer!r}) has more settings than a plan holds")
         arrays.kinds[i] = entry.code
@@ -89,13 +143,66 @@ def build_plan(layers: list[Layer]) -> Plan:
         arrays.hyp[i, : len(entry.hyp)] = entry.hyp
         arrays.a_off[i] = acts
         acts += int(arrays.n_out[i])
-    return Plan(arrays, params, acts)
+    return Plan(arrays, params, acts, bool(arrays.kinds.max() >= FIRST_SPATIAL))
+
+
+def engine_plan(layers: list[Layer], loss: str, input_shape=None) -> Plan:
+    """The plan a Network of ``layers`` under ``loss`` runs."""
+    # A final Sigmoid under binary cross-entropy is fused into the loss: the engine
+    # stops at the logits and the loss applies the sigmoid, stably.
+    fused = loss == "binary_cross_entropy" and bool(layers) and isinstance(layers[-1], Sigmoid)
+    return build_plan(layers[:-1] if fused else layers, input_shape)
 
 
 #: Samples per block of the first layer's blocked update in per-sample SGD.
 SGD_BLOCK = 64
 #: Below this many first-layer weights, W₀ sits in L1 and the fused single pass wins.
 SGD_BLOCK_MIN_WEIGHTS = 16384
+
+
+def is_spatial(plan: Plan) -> bool:
+    """Whether the plan holds a layer only the convolutional engine runs."""
+    return plan.spatial
+
+
+def sample_rows(name: str, X: np.ndarray, input_shape) -> np.ndarray:
+    """X as rows of flat samples: (n, C, H, W) and one (C, H, W) sample are
+    reshaped (free: X is C-contiguous); flat rows are taken as they are."""
+    if input_shape is None or X.ndim < 3:
+        return X
+    if X.shape[-3:] != input_shape or X.ndim > 4:
+        raise ValueError(
+            f"{name} has shape {X.shape}, but the network takes samples of shape "
+            f"{input_shape}: pass (n_samples, {', '.join(map(str, input_shape))}) or one "
+            f"sample {input_shape}"
+        )
+    return X.reshape(-1, math.prod(input_shape))
+
+
+def check_per_sample(plan: Plan, per_sample: bool, batch_size: int) -> None:
+    """Raise unless a plan needing the convolutional engine trains by per-sample SGD,
+    the one training that engine runs so far."""
+    if plan.spatial and not per_sample:
+        raise ValueError(
+            "a network with convolutional or Dropout layers trains by per-sample SGD "
+            f"only: pass batch_size=1 (got {batch_size}), optimizer='sgd' and l2=0"
+        )
+
+
+def multiply_adds(plan: Plan) -> int:
+    """A sample's multiply-adds in the forward pass: each parameter once, except that a
+    convolution uses each weight at every output position."""
+    if not is_spatial(plan):
+        return plan.n_params
+    a = plan.arrays
+    total = 0
+    for i, kind in enumerate(a.kinds):
+        if kind == CONV2D:
+            C, _, _, O, KH, KW, *_, HO, WO = (int(v) for v in a.cfg[i])
+            total += O * C * KH * KW * HO * WO
+        else:
+            total += int(a.n_out[i]) * (int(a.n_in[i]) + 1 if kind == DENSE else 1)
+    return total
 
 
 def sgd_block(plan: Plan) -> int:

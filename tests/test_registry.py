@@ -16,9 +16,18 @@ from fastnn.layers import ACTIVATIONS, LAYERS, Activation, Layer, layer_names
 from fastnn.plan import CFG_WIDTH, HYP_WIDTH, PlanArrays, build_plan
 from fastnn.validation import writable
 
+#: Constructor arguments of the layer kinds that need some.
+_ARGS = {
+    fn.Dense: (3, 4),
+    fn.Conv2D: (2, 3, (3, 2), 1, "same", "he"),
+    fn.MaxPool2D: (2,),
+    fn.AvgPool2D: ((2, 3), 1),
+    fn.Dropout: (0.25,),
+}
+
 
 def _example(cls: type[Layer]) -> Layer:
-    return cls(3, 4) if cls is fn.Dense else cls()
+    return cls(*_ARGS.get(cls, ()))
 
 
 def _protocol_methods() -> list[str]:

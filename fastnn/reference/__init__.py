@@ -30,6 +30,7 @@ from .conv import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
+from .conv_engine import fit_sgd_conv, forward_conv
 from .dense import (
     dense_backward_sgd,
     dense_forward,
@@ -83,7 +84,9 @@ __all__ = [
     "fit_minibatch",
     "fit_sgd",
     "fit_sgd_blocked",
+    "fit_sgd_conv",
     "forward_batch",
+    "forward_conv",
     "fullbatch_loss_grad",
     "identity_backward",
     "identity_forward",
