@@ -176,12 +176,18 @@ def _network_for(args, n_in: int, n_out: int):
 
 def _kernels_cached(net) -> bool:
     """Whether Numba's on-disk cache holds the training kernels (a warm start)."""
-    ops = net._ops
+    if net.backend != "numba":
+        return True
+    from .kernels import engine, losses, minibatch
+
+    def cached(kernel) -> bool:
+        return os.path.exists(kernel._cache._cache_file._index_path)
+
     try:
-        return all(
-            os.path.exists(getattr(ops, name)._cache._cache_file._index_path)
-            for name in ("fit_minibatch", "fit_sgd", "forward_batch", "batch_loss")
-        )
+        # The compiled loops themselves (fit_sgd and fit_minibatch are Python
+        # wrappers); a run trains on one of the two loops.
+        loops = cached(minibatch._minibatch_epochs) or cached(engine._sgd_epochs)
+        return loops and cached(engine.forward_batch) and cached(losses.batch_loss)
     except AttributeError:  # a Numba without this cache layout: say nothing
         return True
 
