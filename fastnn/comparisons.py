@@ -441,5 +441,13 @@ COMPARISONS: dict[str, Comparison] = _build()
 #: engine, which the Network tests compare with the twin end to end, and the
 #: full-batch loss and gradient, which tests/test_fullbatch.py compares so.
 ENGINE_KERNELS: frozenset[str] = frozenset(
-    {"fit_sgd", "fit_sgd_blocked", "fit_minibatch", "forward_batch", "fullbatch_loss_grad"}
+    {
+        "fit_sgd",
+        "fit_sgd_blocked",
+        "fit_minibatch",
+        "forward_batch",
+        "fullbatch_loss_grad",
+        "fit_sgd_conv",
+        "forward_conv",
+    }
 )

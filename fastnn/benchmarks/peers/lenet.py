@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels, reference
+from ...codes import RELU
 from ...kernels import activations, conv
 from ...kernels.config import serial
 from ..cases import Case, Unavailable, optional
@@ -33,7 +34,6 @@ POOL2 = (16, 8, 8, 2, 2, 2, 2, 4, 4)
 N1, N2 = int(np.prod(C1)), int(np.prod(C2))
 SIZES = tuple(int(np.prod(s)) for s in (A1, P1, A2, P2))
 OFFS = tuple(int(v) for v in np.cumsum([0, *SIZES]))  # activations in one buffer
-RELU = activations.RELU
 NO_ALPHA = DTYPE(0.0)  # the activations' float setting, which ReLU does not read
 
 
