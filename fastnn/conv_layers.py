@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .codes import AVGPOOL2D, CONV2D, DROPOUT, FLATTEN, MAXPOOL2D
-from .initializers import INITIALIZERS, initialize
+from .initializers import initialize
 from .layers import Layer, PlanEntry
 from .validation import check_positive_float, check_positive_int
 
@@ -147,13 +147,7 @@ class Conv2D(_Spatial):
                 f'padding="same" needs stride=1, got stride={stride!r}: pass an explicit '
                 "padding for a strided convolution"
             )
-        if init is not None and init not in INITIALIZERS:
-            raise ValueError(f"unknown init {init!r}: use one of {list(INITIALIZERS)} or None")
-        self.init = init
-        self.configure(dtype, backend)
-        self.bind(np.empty(self.n_params, dtype=self.dtype))
-        self.initialize(np.random.default_rng(seed), init or "xavier")
-        self.input: np.ndarray | None = None
+        self._setup_params(init, dtype, backend, seed)
 
     @property
     def n_params(self) -> int:  # type: ignore[override]

@@ -152,6 +152,18 @@ class Layer:
         state.pop("_owner", None)
         return state
 
+    def _setup_params(self, init: str | None, dtype, backend: str, seed: int | None) -> None:
+        """The end of a parametrised layer's constructor: check ``init``, set dtype and
+        backend, bind a buffer of its own and draw the initial weights from ``seed``
+        (a Network rebinds and re-draws them)."""
+        if init is not None and init not in INITIALIZERS:
+            raise ValueError(f"unknown init {init!r}: use one of {list(INITIALIZERS)} or None")
+        self.init = init
+        self.configure(dtype, backend)
+        self.bind(np.empty(self.n_params, dtype=self.dtype))
+        self.initialize(np.random.default_rng(seed), init or "xavier")
+        self.input: np.ndarray | None = None
+
     def configure(self, dtype=None, backend: str | None = None) -> None:
         """Set the float dtype and the kernel backend ("numba" or "numpy")."""
         if dtype is not None:
@@ -248,13 +260,7 @@ class Dense(Layer):
     ) -> None:
         self.input_size = check_positive_int("input_size", input_size)
         self.output_size = check_positive_int("output_size", output_size)
-        if init is not None and init not in INITIALIZERS:
-            raise ValueError(f"unknown init {init!r}: use one of {list(INITIALIZERS)} or None")
-        self.init = init
-        self.configure(dtype, backend)
-        self.bind(np.empty(self.n_params, dtype=self.dtype))
-        self.initialize(np.random.default_rng(seed), init or "xavier")
-        self.input: np.ndarray | None = None
+        self._setup_params(init, dtype, backend, seed)
 
     @property
     def n_params(self) -> int:
