@@ -14,6 +14,7 @@ The engine's first seven arguments are a network's plan, ``Plan.arrays`` (see
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Protocol, cast
 
 import numpy as np
@@ -119,4 +120,7 @@ def get_ops(backend: str) -> Backend:
             f"unknown backend {backend!r}: use one of {sorted(BACKENDS)} "
             '("numba" for the compiled kernels, "numpy" for the pure-NumPy twin)'
         )
-    return cast(Backend, importlib.import_module(BACKENDS[backend]))
+    # A network asks for its kernels on every call: a loaded module is looked up, not
+    # imported again (import_module's locking cost tens of µs a call).
+    name = BACKENDS[backend]
+    return cast(Backend, sys.modules.get(name) or importlib.import_module(name))

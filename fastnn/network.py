@@ -590,9 +590,10 @@ class Network:
         return 1 if self.backend == "numba" else self._threads_for(rows)
 
     def _run_minibatch(
-        self, X, Y, order, rates, batch_size, l2, opt, done, *, limit_threads: bool = True
+        self, X, Y, order, rates, batch_size, l2, opt, done, *, limit_threads=True, threads=None
     ) -> list[float]:
-        """``limit_threads=False``: the caller has set the BLAS thread limit."""
+        """``limit_threads=False``: the caller has set the BLAS thread limit; ``threads``:
+        the caller has chosen the thread count (once for many calls)."""
         p = self._plan
         # The weights and both optimizer buffers at the start of the epoch.
         snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
@@ -603,7 +604,8 @@ class Network:
             self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
             epoch_loss, snapshot,
         )  # fmt: skip
-        threads = self._threads_for(min(batch_size, order.shape[1]))
+        if threads is None:
+            threads = self._threads_for(min(batch_size, order.shape[1]))
         if self.backend == "numba":
             # The engine runs its tasks on Numba's threads, each product on one BLAS
             # thread: the same bits at any thread count.

@@ -122,10 +122,10 @@ def numba_threads(n: int, run: Callable[..., T]) -> Callable[..., T]:
     belong to the calling thread, so they are made in whichever thread calls ``run``.
     One thread in a process forked after its parent started the pool."""
 
+    import numba
+
     def call(*args: Any) -> T:
         global _pool_pid
-        import numba
-
         count = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
         if count > 1:
             if _pool_pid not in (None, os.getpid()):
@@ -133,6 +133,8 @@ def numba_threads(n: int, run: Callable[..., T]) -> Callable[..., T]:
             else:
                 _pool_pid = os.getpid()
         threads = numba.get_num_threads()
+        if count == 1 == threads:
+            return run(*args)  # no parallel region starts: nothing to set (a small epoch)
         numba.set_num_threads(count)
         chunk = numba.set_parallel_chunksize(1)
         try:

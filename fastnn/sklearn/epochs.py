@@ -40,6 +40,9 @@ class EngineEpochs:
         self.X, self.Y = net._check_XY(X, Y)
         self.batch = int(batch)
         self.l2 = float(l2)
+        # Chosen once per fit: asking threadpoolctl and /proc every epoch cost about a
+        # tenth of a small network's epoch.
+        self.engine_threads = net._threads_for(min(self.batch, self.X.shape[0]))
 
     def threads(self):
         """The BLAS thread limit for the epochs: set it once around all the calls of
@@ -68,7 +71,8 @@ class EngineEpochs:
             else:
                 rates = np.full(1, learning_rate)
                 losses = net._run_minibatch(self.X, self.Y, order, rates, self.batch, self.l2,
-                                            optimizer, 0, limit_threads=False)  # fmt: skip
+                                            optimizer, 0, limit_threads=False,
+                                            threads=self.engine_threads)  # fmt: skip
             net.stopped_epoch = 1
         return losses[0]
 
