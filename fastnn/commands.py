@@ -185,21 +185,37 @@ def _network_for(args, n_in: int, n_out: int):
 
 
 def _kernels_cached(net) -> bool:
-    """Whether Numba's on-disk cache holds the training kernels (a warm start)."""
+    """Whether Numba's on-disk cache holds the training kernels for this network's
+    dtype, compiled for this machine from the current source (a warm start). A cache
+    of float64 kernels does not make a float32 run warm: it compiles its own."""
     if net.backend != "numba":
         return True
+    import inspect
+
+    import numba
+
     from .kernels import engine, losses, minibatch
 
-    def cached(kernel) -> bool:
-        return os.path.exists(kernel._cache._cache_file._index_path)
+    dtype = numba.from_dtype(net.dtype)
+
+    def cached(kernel, argument: str) -> bool:
+        position = list(inspect.signature(kernel.py_func).parameters).index(argument)
+        cache = kernel._cache
+        # An index key is (signature, machine, source hashes); a stale or missing
+        # index loads as {}.
+        current = cache._index_key((), kernel.targetctx.codegen())[1:]
+        index = cache._cache_file._load_index()
+        return any(k[1:] == current and k[0][position].dtype == dtype for k in index)
 
     try:
         # The compiled loops themselves (fit_sgd and fit_minibatch are Python
         # wrappers); a run trains on one of the two loops.
-        loops = cached(minibatch._minibatch_epochs) or cached(engine._sgd_epochs)
-        return loops and cached(engine.forward_batch) and cached(losses.batch_loss)
-    except AttributeError:  # a Numba without this cache layout: say nothing
-        return True
+        loops = cached(minibatch._minibatch_epochs, "params") or cached(
+            engine._sgd_epochs, "params"
+        )
+        return loops and cached(engine.forward_batch, "params") and cached(losses.batch_loss, "Z")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return True  # a Numba without this cache layout: say nothing
 
 
 def _compile_first(args, net, X, Y, fit_kwargs: dict) -> None:

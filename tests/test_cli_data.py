@@ -253,7 +253,8 @@ def test_predict_imports_no_numba_or_scipy(folder):
 
 @pytest.mark.slow
 def test_cold_start_says_it_is_compiling(folder, tmp_path):
-    """With an empty Numba cache, train says it compiles, then how long it took."""
+    """With an empty Numba cache, or one without this dtype's kernels, train says it
+    compiles, then how long it took."""
     X, y = datasets.load_iris(return_X_y=True)
     write_csv(
         tmp_path / "iris.csv",
@@ -270,3 +271,10 @@ def test_cold_start_says_it_is_compiling(folder, tmp_path):
     warm = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert "compiling" not in warm.stdout and "compiled" not in warm.stdout
     assert os.listdir(tmp_path / "cache")
+    # float64 kernels on disk do not make a float32 run warm: it compiles its own.
+    run32 = [*run, "--dtype", "float32"]
+    cold = subprocess.run(run32, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert cold.returncode == 0, cold.stderr
+    assert "compiling kernels, first run only…" in cold.stdout.splitlines()
+    warm = subprocess.run(run32, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert "compiling" not in warm.stdout
