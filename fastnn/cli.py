@@ -27,6 +27,9 @@ from .layers import ACTIVATIONS
 from .validation import check_positive_int, install_hint
 
 BENCH_INSTALL_HINT = install_hint("cli", "bench")
+#: The status of a command whose output pipe was closed, as the shell reports one
+#: killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -298,7 +301,8 @@ def _add_data_options(p: _Parser) -> None:
     p.add_argument(
         "--index-col",
         action="store_true",
-        help="drop the first column, an index (as pandas writes one: no name in the header)",
+        help="drop the first column, an index as pandas writes one; it must have no name "
+        "in the header (a named first column is refused: it may be data)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
@@ -314,17 +318,17 @@ def _add_train(sub) -> None:
         sub,
         "train",
         "train a network on a CSV or .npz file and save it",
-        "Train a feed-forward network on DATA and save it with what it learned about\n"
-        "the data. DATA is a CSV file with a header row (comma, semicolon or tab\n"
-        "separated; empty and NA cells are missing values) or a .npz file with arrays X\n"
-        "and y. The target column (--target; default the last) decides the task: text\n"
-        "or whole-number labels make a classifier, other numbers a regression\n"
-        "(--task to choose). Number columns are standardised (--no-scale: used as they\n"
-        "are), text columns one-hot encoded; the model file keeps the column names,\n"
-        "scaling, categories and class labels, so predict and evaluate apply the same\n"
-        "steps. With a validation split (10% by default, when that is 20 rows or\n"
-        "more), training stops early once the validation loss stops improving and\n"
-        "keeps the best epoch's weights.",
+        "Train a feed-forward network on DATA and save it with what it learned about the\n"
+        "data. DATA is a CSV file with a header row (comma, semicolon or tab separated,\n"
+        "decimal commas allowed with the last two; empty and NA cells are missing values)\n"
+        "or a .npz file with arrays X and y. The target column (--target; default the\n"
+        "last) decides the task: text or whole-number labels make a classifier, other\n"
+        "numbers a regression (--task to choose). Number columns are standardised\n"
+        "(--no-scale: used as they are), text columns one-hot encoded; the model file\n"
+        "keeps the column names, scaling, categories and class labels, so predict and\n"
+        "evaluate apply the same steps. With a validation split (10% by default, when\n"
+        "that is 20 rows or more), training stops early once the validation loss stops\n"
+        "improving and keeps the best epoch's weights.",
         "  fastnn train iris.csv --target species -o iris.npz\n"
         "  fastnn train houses.csv --target price --impute --plot loss.png -o houses.npz",
     )
@@ -462,7 +466,8 @@ def _add_predict(sub) -> None:
         "--output",
         default="predictions.csv",
         metavar="CSV",
-        help="file to write (default: predictions.csv; a symbolic link is followed)",
+        help="file to write, or - for standard output (default: predictions.csv; a "
+        "symbolic link is followed)",
     )
     _add_data_options(p)
     p.set_defaults(func=_command("cmd_predict"))
@@ -525,7 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 2 for a user's mistake (reported on stderr
-        in one line, without a traceback), 130 when interrupted.
+        in one line, without a traceback), 130 when interrupted, 141 (quietly) when
+        the pipe its output goes to is closed early, as ``| head`` does.
     """
     from .network import TrainingDivergedError
 
@@ -541,6 +547,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output (head, say) has all it wanted: no error. Point
+        # stdout at /dev/null so that Python's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except MemoryError as exc:
         print(
             f"{PROG}: error: out of memory ({_one_line(exc)}); use smaller layers or less data",

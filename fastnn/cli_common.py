@@ -28,12 +28,16 @@ def require(module: str, what: str, hint: str = INSTALL_HINT):
 def output_path(path: str | None, option: str) -> str | None:
     """The file to write for ``option PATH``, checked before any work.
 
-    Only a regular file (or a new one) is written: a FIFO, a device, a socket or a
-    folder at ``path`` is refused. A symbolic link is followed: the file it points
-    to is replaced (atomically), and the link stays.
+    ``-`` (standard output) is refused. Only a regular file (or a new one) is
+    written: a FIFO, a device, a socket or a folder at ``path`` is refused. A
+    symbolic link is followed: the file it points to is replaced (atomically), and
+    the link stays.
     """
     if path is None:
         return None
+    if path == "-":
+        # Only predict's CSV goes to standard output (it checks for "-" itself).
+        raise CLIError(f"{option} -: this file cannot go to standard output; give a file name")
     real = os.path.realpath(path)
     if os.path.exists(real) and not os.path.isdir(real):
         if not stat.S_ISREG(os.stat(real).st_mode):

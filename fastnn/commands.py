@@ -40,13 +40,23 @@ def read_frame(path: str, index_col: bool, need_target: bool) -> Frame:
         return frame_from_arrays(path, table.X, table.y)
     frame = read_csv(path)
     if index_col:
-        frame.drop(frame.names[0])
-    elif "" in frame.names:
-        position = frame.names.index("") + 1
-        raise CLIError(
-            f"{path}: column {position} has no name in the header (an index column, as "
-            "pandas writes one?); drop the first column with --index-col, or name it"
+        if frame.names[0]:
+            # A named first column is more likely data than an index: dropping it
+            # silently would train on one feature less.
+            raise CLIError(
+                f"{path}: --index-col drops a first column without a name (an index, as "
+                f"pandas writes one), but the first column is named {frame.names[0]!r}; "
+                "leave out --index-col, or empty that name in the header if it is an index"
+            )
+        frame.drop("")
+    if "" in frame.names:
+        position = frame.names.index("") + 1 + bool(index_col)
+        hint = (
+            "an index column, as pandas writes one? drop it with --index-col, or name it"
+            if position == 1
+            else "name it"
         )
+        raise CLIError(f"{path}: column {position} has no name in the header; {hint}")
     return frame
 
 
@@ -175,21 +185,37 @@ def _network_for(args, n_in: int, n_out: int):
 
 
 def _kernels_cached(net) -> bool:
-    """Whether Numba's on-disk cache holds the training kernels (a warm start)."""
+    """Whether Numba's on-disk cache holds the training kernels for this network's
+    dtype, compiled for this machine from the current source (a warm start). A cache
+    of float64 kernels does not make a float32 run warm: it compiles its own."""
     if net.backend != "numba":
         return True
+    import inspect
+
+    import numba
+
     from .kernels import engine, losses, minibatch
 
-    def cached(kernel) -> bool:
-        return os.path.exists(kernel._cache._cache_file._index_path)
+    dtype = numba.from_dtype(net.dtype)
+
+    def cached(kernel, argument: str) -> bool:
+        position = list(inspect.signature(kernel.py_func).parameters).index(argument)
+        cache = kernel._cache
+        # An index key is (signature, machine, source hashes); a stale or missing
+        # index loads as {}.
+        current = cache._index_key((), kernel.targetctx.codegen())[1:]
+        index = cache._cache_file._load_index()
+        return any(k[1:] == current and k[0][position].dtype == dtype for k in index)
 
     try:
         # The compiled loops themselves (fit_sgd and fit_minibatch are Python
         # wrappers); a run trains on one of the two loops.
-        loops = cached(minibatch._minibatch_epochs) or cached(engine._sgd_epochs)
-        return loops and cached(engine.forward_batch) and cached(losses.batch_loss)
-    except AttributeError:  # a Numba without this cache layout: say nothing
-        return True
+        loops = cached(minibatch._minibatch_epochs, "params") or cached(
+            engine._sgd_epochs, "params"
+        )
+        return loops and cached(engine.forward_batch, "params") and cached(losses.batch_loss, "Z")
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return True  # a Numba without this cache layout: say nothing
 
 
 def _compile_first(args, net, X, Y, fit_kwargs: dict) -> None:
@@ -244,14 +270,15 @@ def _split(args, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def _choose_loss(args) -> str | None:
-    """The task the user asked for, from --task or --loss (None: infer it)."""
+def _choose_loss(args) -> tuple[str | None, str | None]:
+    """The task the user asked for, from --task or --loss (None: infer it), and the
+    option that asked for it, for messages."""
     if args.loss is not None:
         task = "regression" if args.loss == "mse" else "classification"
         if args.task is not None and args.task != task:
             raise CLIError(f"--loss {args.loss} does not train a {args.task}; drop one of them")
-        return task
-    return args.task
+        return task, f"--loss {args.loss}"
+    return args.task, None
 
 
 def _score(net, X: np.ndarray, Y: np.ndarray, prep: Preprocessing) -> str:
@@ -277,8 +304,9 @@ def cmd_train(args) -> int:
     require("sklearn", "fastnn train")  # type_of_target tells the task
     frame = read_frame(args.data, args.index_col, need_target=True)
     targets = args.target or [frame.names[-1]]
+    task, task_option = _choose_loss(args)
     prep, X, Y, notes = Preprocessing.fit(
-        frame, targets, scale=args.scale, impute=args.impute, task=_choose_loss(args)
+        frame, targets, scale=args.scale, impute=args.impute, task=task, task_option=task_option
     )
     del frame  # its columns are in X now
     say(args, *notes)
@@ -362,7 +390,8 @@ def _number_format(precision: int | None, default: int) -> str:
 
 
 def cmd_predict(args) -> int:
-    out = output_path(args.output, "-o")
+    to_stdout = args.output == "-"
+    out = None if to_stdout else output_path(args.output, "-o")
     net, prep, _, X = _model_and_inputs(args, need_target=False)
     P = net.predict(X)
     if prep.task == "classification":
@@ -381,7 +410,12 @@ def cmd_predict(args) -> int:
         columns = [[fmt % v for v in col] for col in values.T]
     from .tabular import write_csv
 
-    write_text(out, write_csv(header, columns))
+    text = write_csv(header, columns)
+    if to_stdout:
+        sys.stdout.write(text)  # the CSV alone: no "Wrote" line among its rows
+        sys.stdout.flush()
+        return 0
+    write_text(out, text)
     say(args, f"Wrote {P.shape[0]} predictions to {args.output}.")
     return 0
 

@@ -74,7 +74,8 @@ class Preprocessing:
     categories : dict of str to list of str
         The categories of each text feature, in the order of its one-hot columns.
     fill : dict of str to float or str
-        Each feature's imputed value (empty unless trained with ``impute=True``).
+        Every feature's fill value for missing cells when trained with
+        ``impute=True``, whether or not its training column had gaps; else empty.
     targets : list of str
         The target column(s).
     task : {"classification", "regression"}
@@ -104,11 +105,14 @@ class Preprocessing:
         scale: bool = True,
         impute: bool = False,
         task: str | None = None,
+        task_option: str | None = None,
     ) -> tuple[Preprocessing, np.ndarray, np.ndarray, list[str]]:
         """Learn the steps from ``frame``; return them, the network's inputs X and
         targets Y, and notes for the user (e.g. how the task was chosen).
 
         Y holds one-hot rows for a classifier, the targets as they are for a regression.
+        ``task_option`` is the option that chose ``task`` (``"--loss mse"``, say), named
+        when the target does not fit it; by default ``--task TASK``.
         """
         for name in targets:
             frame.column(name)  # names the columns if there is none
@@ -121,14 +125,16 @@ class Preprocessing:
         for name in features:
             col = frame.column(name)
             missing = missing_mask(col)
-            if missing.any():
-                if not impute:
-                    line = frame.lines[np.argmax(missing)]
-                    raise ValueError(
-                        f"{frame.path}, line {line}, column {name!r}: a missing value; fill "
-                        "it in, or pass --impute to use the training mean (numbers) or the "
-                        "most frequent value (text)"
-                    )
+            if missing.any() and not impute:
+                line = frame.lines[np.argmax(missing)]
+                raise ValueError(
+                    f"{frame.path}, line {line}, column {name!r}: a missing value; fill "
+                    "it in, or pass --impute to use the training mean (numbers) or the "
+                    "most frequent value (text)"
+                )
+            if impute:
+                # Every column gets a fill value, not only those with gaps here: a file
+                # to predict may have gaps anywhere.
                 present = col[~missing]
                 if present.size == 0:
                     raise ValueError(f"{frame.path}: column {name!r} has no values at all")
@@ -155,10 +161,12 @@ class Preprocessing:
             width = X.shape[1]
             prep.unit, prep.center, prep.scale = np.ones(width), np.zeros(width), np.ones(width)
         prep._standardise(X)
-        Y = prep._fit_targets(frame, task, notes)
+        Y = prep._fit_targets(frame, task, notes, task_option or f"--task {task}")
         return prep, X, Y, notes
 
-    def _fit_targets(self, frame: Frame, task: str | None, notes: list) -> np.ndarray:
+    def _fit_targets(
+        self, frame: Frame, task: str | None, notes: list, task_option: str
+    ) -> np.ndarray:
         columns = [frame.column(name) for name in self.targets]
         for name, col in zip(self.targets, columns, strict=True):
             missing = missing_mask(col)
@@ -174,8 +182,8 @@ class Preprocessing:
         elif task == "classification" and inferred == "regression" and not note:
             raise ValueError(
                 f"{frame.path}: the target {self.targets[0]!r} holds continuous values (e.g. "
-                f"{_first_fraction(columns[0])!r}); a classifier needs class labels: use "
-                "--task regression"
+                f"{_first_fraction(columns[0])!r}), but {task_option} trains a classifier, "
+                f"which needs class labels: use {_other_option(task_option)}"
             )
         self.task = task
         if task == "classification":
@@ -193,11 +201,13 @@ class Preprocessing:
                 )
             self.labels = [_label_value(v) for v in values]
             return np.eye(len(values))[index.reshape(-1)]
-        if any(is_text(col) for col in columns):
-            raise ValueError(
-                f"{frame.path}: the target holds text; a regression needs numbers: use "
-                "--task classification"
-            )
+        for name, col in zip(self.targets, columns, strict=True):
+            if is_text(col):
+                raise ValueError(
+                    f"{frame.path}: the target {name!r} holds text labels (e.g. {col[0]!r}), "
+                    f"but {task_option} trains a regression, which needs numbers: use "
+                    f"{_other_option(task_option)}"
+                )
         Y = np.column_stack(columns).astype(np.float64)
         if not np.all(np.isfinite(Y)):
             raise ValueError(
@@ -282,8 +292,7 @@ class Preprocessing:
                 if name not in self.fill:
                     raise ValueError(
                         f"{frame.path}, line {frame.lines[np.argmax(missing)]}, column "
-                        f"{name!r}: a missing value; the model was trained without --impute, "
-                        "so every value must be given"
+                        f"{name!r}: a missing value; {self._why_no_fill()}"
                     )
                 col = col.copy()
                 col[missing] = self.fill[name]
@@ -305,6 +314,15 @@ class Preprocessing:
             X[:, j] = col
             j += 1
         return X
+
+    def _why_no_fill(self) -> str:
+        if not self.fill:
+            return "the model was trained without --impute, so every value must be given"
+        # A model file from before --impute stored a value for every column.
+        return (
+            "the model stores no fill value for this column (--impute filled only the "
+            "columns with gaps in training); fill it in, or train again with --impute"
+        )
 
     def _one_hot(self, frame: Frame, name: str, col: np.ndarray, X: np.ndarray, j: int) -> int:
         categories = self.categories[name]
@@ -419,6 +437,13 @@ class Preprocessing:
         return prep
 
 
+def _other_option(task_option: str) -> str:
+    """The option that asks for the other task than ``task_option`` does."""
+    if task_option.startswith("--loss"):
+        return "--loss mse" if "entropy" in task_option else "--loss cross_entropy"
+    return "--task classification" if "regression" in task_option else "--task regression"
+
+
 def _strings(values) -> bool:
     return isinstance(values, list) and all(isinstance(v, str) for v in values)
 
@@ -440,10 +465,17 @@ def _first_fraction(col: np.ndarray):
     return float(fractional[0]) if fractional.size else float(col[0])
 
 
+def _looks_numeric(value) -> bool:
+    """A number, also one written with a decimal comma (``4,8``)."""
+    return _is_number(value) or (
+        value.count(",") == 1 and "." not in value and _is_number(value.replace(",", "."))
+    )
+
+
 def _check_not_mixed(frame: Frame, name: str, col: np.ndarray) -> None:
     """A column of numbers with a few text cells is more likely a typo than categories:
     refuse it rather than one-hot encode every number."""
-    numbers = [v is not None and _is_number(v) for v in col]
+    numbers = [v is not None and _looks_numeric(v) for v in col]
     if any(numbers):
         bad = next((i for i, v in enumerate(col) if v is not None and not numbers[i]), None)
         if bad is not None:

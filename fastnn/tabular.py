@@ -4,7 +4,9 @@
 skips a UTF-8 byte-order mark, understands quoted fields, treats empty cells and
 ``NA``-style markers (``MISSING``) as missing values, and gives each column either
 as float64 numbers (NaN where a value is missing) or, when any of its cells is text,
-as an object array of stripped strings (None where a value is missing).
+as an object array of stripped strings (None where a value is missing). In a file
+separated by semicolons or tabs, a column whose every value is a number written with
+a decimal comma (``4,8``), as European spreadsheets export them, is read as numbers.
 
 The file is read in chunks of ``CHUNK_ROWS`` rows, each converted to arrays at
 once, so memory holds the parsed numbers (8 bytes a cell) and one chunk of text,
@@ -29,6 +31,9 @@ MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "?"})
 CHUNK_ROWS = 8192
 #: Characters read to sniff the delimiter.
 SNIFF_CHARS = 1 << 16
+#: Delimiters of files whose numbers may have a decimal comma (with commas between
+#: the fields, "4,8" is a quoted text, not a number).
+DECIMAL_COMMA_DELIMITERS = (";", "\t")
 
 
 @dataclass
@@ -151,6 +156,27 @@ class _ColumnBuilder:
         )
 
 
+def decimal_comma_numbers(column: np.ndarray) -> np.ndarray | None:
+    """A text ``column`` (from a Frame) as float64 numbers when each of its values is a
+    number with at most one comma for the decimal point and no point (``4,8``, ``-1,5e3``,
+    ``7``) and at least one has a comma; else None. A point rules a value out: in
+    ``1.234`` it may group thousands, and a column of both notations is ambiguous."""
+    numbers = np.empty(len(column))
+    has_comma = False
+    for i, value in enumerate(column):
+        if value is None:
+            numbers[i] = np.nan
+            continue
+        if "." in value or value.count(",") > 1:
+            return None
+        has_comma = has_comma or "," in value
+        try:
+            numbers[i] = float(value.replace(",", "."))
+        except ValueError:
+            return None
+    return numbers if has_comma else None
+
+
 def _check_header(path: str, header: list[str] | None) -> list[str]:
     if header is None:
         raise ValueError(f"{path}: the file is empty; a CSV needs a header row")
@@ -183,6 +209,8 @@ def read_csv(path) -> Frame:
     Returns
     -------
     Frame
+        Without the last column when it has no name and no values (a delimiter at
+        the end of every line).
 
     Raises
     ------
@@ -216,9 +244,11 @@ def read_csv(path) -> Frame:
                 if not row or all(not cell.strip() for cell in row):
                     continue  # blank lines
                 if len(row) != len(names):
+                    trailing = len(row) == len(names) + 1 and not row[-1].strip()
                     raise ValueError(
                         f"{path}, line {reader.line_num}: {len(row)} values, but the header "
-                        f"has {len(names)} columns (delimiter {delimiter!r})"
+                        f"has {len(names)} columns (delimiter {delimiter!r}"
+                        + ("; one at the end of the line?)" if trailing else ")")
                     )
                 rows.append(row)
                 lines.append(reader.line_num)
@@ -233,6 +263,13 @@ def read_csv(path) -> Frame:
     if not line_chunks:
         raise ValueError(f"{path}: the CSV has a header but no data rows")
     columns = [builder.finish() for builder in builders]
+    if len(names) > 1 and names[-1] == "" and missing_mask(columns[-1]).all():
+        # A delimiter at the end of every line, as some exports write: no column.
+        del names[-1], columns[-1]
+    if delimiter in DECIMAL_COMMA_DELIMITERS:
+        for j, column in enumerate(columns):
+            if is_text(column) and (numbers := decimal_comma_numbers(column)) is not None:
+                columns[j] = numbers
     return Frame(path, names, columns, np.concatenate(line_chunks), delimiter)
 
 

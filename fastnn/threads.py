@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -88,14 +89,21 @@ def idle_cores() -> int:
     return max(1, min(cores, (os.cpu_count() or cores) - others))
 
 
-@functools.cache
 def _controller():
+    # Keyed on whether Numba is loaded: only Numba's kernels call SciPy's BLAS, and
+    # loading it takes a quarter of a warm ``fastnn predict`` (NumPy twin only).
+    return _controller_for("numba" in sys.modules or "fastnn.kernels" in sys.modules)
+
+
+@functools.cache
+def _controller_for(with_scipy_blas: bool):
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    # Numba's np.dot calls SciPy's BLAS: load it first, or the controller won't see it.
-    import scipy.linalg.cython_blas  # noqa: F401
+    if with_scipy_blas:
+        # Numba's np.dot calls SciPy's BLAS: load it first, or the controller won't see it.
+        import scipy.linalg.cython_blas  # noqa: F401
 
     return ThreadpoolController()
 

@@ -29,6 +29,25 @@ def test_reader_columns_types_and_missing(tmp_path):
     np.testing.assert_array_equal(f.lines, [2, 3, 4, 5])
 
 
+def test_reader_decimal_commas(tmp_path):
+    text = "x;y;z;w;v\n4,8;1,5e3;7;1.234,5;a,b\n-0,25;NA;8;2,5;c\n"
+    f = frame(tmp_path, text)
+    np.testing.assert_array_equal(f.columns[0], [4.8, -0.25])
+    np.testing.assert_array_equal(f.columns[1], [1500.0, np.nan])
+    # A point and a comma in one column may be thousands and decimals: text stays text.
+    assert list(f.columns[3]) == ["1.234,5", "2,5"] and list(f.columns[4]) == ["a,b", "c"]
+    # With commas between the fields, a quoted "4,8" is text.
+    f = frame(tmp_path, 'x,y\n"4,8",1\n"5,1",2\n', name="c.csv")
+    assert list(f.columns[0]) == ["4,8", "5,1"]
+
+
+def test_reader_ignores_a_trailing_delimiter(tmp_path):
+    f = frame(tmp_path, "a;b;\n1;x;\n2;y;\n")
+    assert f.names == ["a", "b"] and len(f.columns) == 2
+    f = frame(tmp_path, "a;b;\n1;x;3\n2;y;\n", name="e.csv")  # a value: a real column
+    assert f.names == ["a", "b", ""]
+
+
 @pytest.mark.parametrize(
     ("sample", "delimiter"),
     [("a,b\n1,2\n", ","), ("a;b\n1,5;2\n", ";"), ("a\tb\tc;d\n1\t2\t3;4\n", "\t"), ("a\n1\n", ",")],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import correlate
 
 
 def _padded(x, kh, kw, stride, padding, ho, wo):
@@ -32,6 +31,10 @@ def _windows(xp, kh, kw, stride, ho, wo):
 
 
 def conv2d_forward(x, W, b, stride, padding, out):
+    # Imported here: scipy.signal takes most of a second to load, and a dense
+    # network's predict (this package is its backend) never convolves.
+    from scipy.signal import correlate
+
     o, _c, kh, kw = W.shape
     ho, wo = out.shape[-2:]
     xp = _padded(x, kh, kw, stride, padding, ho, wo)

@@ -5,7 +5,6 @@ ignored."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..codes import DENSE
 from .activations import activation_backward, activation_forward
@@ -33,6 +32,8 @@ def fullbatch_loss_grad(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, d
                         indptr, Y, sw, samples, loss_kind, block, grad, acts, delta_a, delta_b,
                         tmp, WT, gT, xb, yb, wb):  # fmt: skip
     if indptr.size > 0:
+        import scipy.sparse as sp  # only sparse inputs need it; predict stays light
+
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, int(n_in[0])))
     X, Y, sw = X[samples], Y[samples], sw[samples]
     layers = _layers(kinds, n_in, n_out, p_off, hyp, params)
