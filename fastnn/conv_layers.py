@@ -48,6 +48,35 @@ def _padding(value) -> Pair | str:
     return int(items[0]), int(items[1])
 
 
+# onnxruntime (1.x) has no float64 kernel for Conv or AveragePool: a float64 network
+# lowers them onto operators it runs in float64 (Pad, Slice, Concat, MatMul, Sum), so
+# the exported file runs in the network's own precision. float32 keeps the native ops.
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _onnx_ints(graph, stem: str, values) -> str:
+    return graph.const(stem, np.array(values, dtype=np.int64))
+
+
+def _onnx_windows(graph, x: str, kernel: Pair, stride: Pair, stem: str) -> list[str]:
+    """For each kernel offset (i, j), in row order, the (N, C, HO, WO) slice of ``x``
+    that offset reads: x[:, :, i::SH, j::SW] cut to HO rows and WO columns."""
+    (kh, kw), (sh, sw) = kernel, stride
+    axes = _onnx_ints(graph, f"{stem}_axes", [2, 3])
+    steps = _onnx_ints(graph, f"{stem}_steps", [sh, sw])
+    windows = []
+    for i in range(kh):
+        for j in range(kw):
+            # Ends counted back from the far edge stop the slice after exactly HO rows
+            # (WO columns) whatever H and W are: rows i, i + SH, ... < H - (KH - 1 - i).
+            starts = _onnx_ints(graph, f"{stem}_starts", [i, j])
+            ends = _onnx_ints(
+                graph, f"{stem}_ends", [-(kh - 1 - i) or _INT64_MAX, -(kw - 1 - j) or _INT64_MAX]
+            )
+            windows.append(graph.node("Slice", [x, starts, ends, axes, steps]))
+    return windows
+
+
 class _Spatial(Layer):
     """Shared input handling of the layers on (C, H, W) samples."""
 
@@ -238,6 +267,33 @@ class Conv2D(_Spatial):
             ops.sgd_update(self.bias, db, lr)
         return grad_in
 
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        top, bottom, left, right = self.pads(())  # the same for any input size
+        stem = f"conv{index}"
+        if self.dtype == np.float32:
+            w = graph.const(f"{stem}_weight", self.weights.copy())
+            b = graph.const(f"{stem}_bias", self.bias.copy())
+            pads = [top, left, bottom, right]  # ONNX's order: all begins, then all ends
+            return graph.node(
+                "Conv",
+                [x, w, b],
+                kernel_shape=list(self.kernel_size),
+                strides=list(self.stride),
+                pads=pads,
+            )
+        # float64, as im2col: the windows side by side in channels, (i, j, c) order,
+        # times the weights laid out in that order, (KH·KW·C, O).
+        if top or bottom or left or right:
+            pads = _onnx_ints(graph, f"{stem}_pads", [0, 0, top, left, 0, 0, bottom, right])
+            x = graph.node("Pad", [x, pads])
+        windows = _onnx_windows(graph, x, self.kernel_size, self.stride, stem)
+        cols = graph.node("Concat", windows, axis=1)
+        w = self.weights.transpose(2, 3, 1, 0).reshape(-1, self.out_channels)
+        rows = graph.node("Transpose", [cols], perm=[0, 2, 3, 1])  # (N, HO, WO, KH·KW·C)
+        out = graph.node("MatMul", [rows, graph.const(f"{stem}_weight", w.copy())])
+        out = graph.node("Add", [out, graph.const(f"{stem}_bias", self.bias.copy())])
+        return graph.node("Transpose", [out], perm=[0, 3, 1, 2])
+
     def __repr__(self) -> str:
         return (
             f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -304,6 +360,12 @@ class MaxPool2D(_Pool):
         self._ops.maxpool2d_backward(g, self.argmax, grad_in)
         return grad_in
 
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        # Floor mode, no padding: the windows the kernels take.
+        return graph.node(
+            "MaxPool", [x], kernel_shape=list(self.kernel_size), strides=list(self.stride)
+        )
+
 
 class AvgPool2D(_Pool):
     """The mean of each (KH, KW) window, every ``stride`` (default: the kernel size)."""
@@ -324,6 +386,24 @@ class AvgPool2D(_Pool):
         grad_in = np.empty(self.input_shape, dtype=self.dtype)
         self._ops.avgpool2d_backward(g, self.kernel_size, self.stride, grad_in)
         return grad_in
+
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        kh, kw = self.kernel_size
+        if self.dtype == np.float32:
+            # No padding, so every window holds KH·KW values and count_include_pad
+            # changes nothing; 0 says so.
+            return graph.node(
+                "AveragePool",
+                [x],
+                kernel_shape=[kh, kw],
+                strides=list(self.stride),
+                count_include_pad=0,
+            )
+        # float64: the sum of the windows times 1 / (KH·KW), as the kernels compute it.
+        windows = _onnx_windows(graph, x, self.kernel_size, self.stride, f"avgpool{index}")
+        total = graph.node("Sum", windows)
+        scale = graph.const(f"avgpool{index}_scale", np.array(1.0 / (kh * kw), self.dtype))
+        return graph.node("Mul", [total, scale])
 
 
 class Flatten(_Spatial):
@@ -355,6 +435,9 @@ class Flatten(_Spatial):
             raise RuntimeError("Flatten.backward called before forward: run forward first")
         expected = (*self.input_shape[:-3], int(np.prod(self.input_shape[-3:])))
         return self._gradient(output_gradient, expected).reshape(self.input_shape)
+
+    def onnx_nodes(self, graph, x: str, index: int) -> str:
+        return graph.node("Flatten", [x], axis=1)  # (N, C, H, W) -> (N, C·H·W), C order
 
     def __repr__(self) -> str:
         return "Flatten()"

@@ -27,6 +27,8 @@ from importlib import resources
 
 import numpy as np
 
+from .validation import check_seed
+
 #: Suffixes ``read_table`` understands.
 FORMATS = (".csv", ".npz")
 
@@ -60,6 +62,54 @@ def load_digits(scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
     if scale:
         X /= 16.0
     return X, y
+
+
+def stratified_split(
+    y, test_size: float = 0.25, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train/test split that keeps each class's share in both parts.
+
+    Each class sends round(``test_size`` · its count) of its samples, drawn at
+    random, to the test part (the split ``train_test_split(..., stratify=y)`` of
+    scikit-learn makes, up to the rounding and the draw).
+
+    Parameters
+    ----------
+    y : array-like, shape (n_samples,)
+        The class labels.
+    test_size : float, default 0.25
+        The fraction of each class that goes to the test part, in (0, 1).
+    seed : int or None, default 0
+        Seeds the draw; the same seed gives the same split.
+
+    Returns
+    -------
+    train, test : ndarray of int64
+        Indices into ``y``, each in random order.
+
+    Examples
+    --------
+    >>> X, y = load_digits()
+    >>> train, test = stratified_split(y, test_size=0.25, seed=0)
+    >>> len(train), len(test)
+    (1347, 450)
+    """
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of labels, got shape {labels.shape}")
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float | np.floating):
+        raise TypeError(f"test_size={test_size!r} must be a number in (0, 1), e.g. 0.25")
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size={test_size!r} must be in (0, 1), e.g. 0.25")
+    rng = np.random.default_rng(check_seed(seed))
+    test = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        test.append(members[: round(test_size * members.size)])
+    in_test = np.zeros(labels.size, dtype=bool)
+    in_test[np.concatenate(test)] = True
+    order = rng.permutation(labels.size)  # no part sorted by class
+    return order[~in_test[order]].astype(np.int64), order[in_test[order]].astype(np.int64)
 
 
 @dataclass

@@ -129,7 +129,7 @@ class Layer:
         builder), reading ``x``; return the name of the output."""
         raise TypeError(
             f"layers[{index}] is a {type(self).__name__}, which has no ONNX export: "
-            f"use {layer_names()}"
+            f"use {layer_names(onnx=True)}"
         )
 
     def bind(self, buffer: np.ndarray) -> None:
@@ -213,9 +213,17 @@ def check_unowned(layers: list[Layer]) -> None:
             )
 
 
-def layer_names() -> str:
-    """The registered layer kinds, for error messages: "Dense, Tanh, ... or Identity"."""
-    names = list(LAYERS)
+def layer_names(*, onnx: bool = False) -> str:
+    """The registered layer kinds, for error messages: "Dense, Tanh, ... or Identity".
+
+    Parameters
+    ----------
+    onnx : bool, default False
+        List only the kinds that have an ONNX lowering (their own ``onnx_nodes``).
+    """
+    names = [
+        name for name, cls in LAYERS.items() if not onnx or cls.onnx_nodes is not Layer.onnx_nodes
+    ]
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 

@@ -2,7 +2,12 @@
 
 Each layer lowers itself (``Layer.onnx_nodes``): a ``Dense`` becomes a ``Gemm`` node
 (``transB=1``: the weights are stored as fastnn holds them, (n_out, n_in)), an
-activation its ONNX operator (``Tanh``, ``Sigmoid``, ``Relu``, ...). With
+activation its ONNX operator (``Tanh``, ``Sigmoid``, ``Relu``, ...), ``Conv2D`` a
+``Conv`` (weights (O, C, KH, KW), explicit pads), ``MaxPool2D`` and ``AvgPool2D``
+a ``MaxPool`` and an ``AveragePool``, ``Flatten`` a ``Flatten`` (axis 1) and
+``Dropout`` an ``Identity``. onnxruntime has no float64 ``Conv`` or ``AveragePool``,
+so in a float64 network those two lower onto ``Slice``, ``Concat``, ``MatMul`` and
+``Sum`` nodes instead (see ``fastnn.conv_layers``). With
 ``loss="cross_entropy"`` a ``Softmax`` follows and with
 ``loss="binary_cross_entropy"`` a ``Sigmoid``, so the graph returns what
 ``Network.predict`` returns. float32 and float64 networks export in their own type.
@@ -10,7 +15,8 @@ activation its ONNX operator (``Tanh``, ``Sigmoid``, ``Relu``, ...). With
 For a fitted ``FastMLPClassifier`` the graph has two outputs, ``label`` (what
 ``predict`` returns) and ``probabilities`` (``predict_proba``); for a
 ``FastMLPRegressor`` it has one, ``predictions`` (``predict``). A bare network's one
-output is ``Y``. The input is always ``X``, of shape (n_samples, n_features).
+output is ``Y``. The input is always ``X``, of shape (n_samples, n_features), or
+(n_samples, C, H, W) for a network built with ``input_shape=(C, H, W)``.
 
 An estimator says what its graph returns through its ``onnx_outputs()`` method, a
 dict with the fitted network (``"net"``) and either ``"classes"`` and
@@ -174,7 +180,10 @@ def build_model(net_or_estimator):
         g.node("Identity", [out], "predictions")
         outputs = [_value_info(onnx, "predictions", "float", elem, [n, net.n_outputs])]
 
-    inputs = [onnx.helper.make_tensor_value_info("X", elem, [n, net.n_features])]
+    # A network built with input_shape (a convolutional one) takes images, as predict
+    # does; flat rows would need a Reshape the graph's users could not see.
+    x_shape = [n, net.n_features] if net.input_shape is None else [n, *net.input_shape]
+    inputs = [onnx.helper.make_tensor_value_info("X", elem, x_shape)]
     graph = onnx.helper.make_graph(
         g.nodes, f"fastnn_{type(net_or_estimator).__name__}", inputs, outputs, g.initializers
     )

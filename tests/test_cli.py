@@ -132,11 +132,15 @@ def test_demo_trains_times_and_plots(tmp_path):
     assert re.search(r"XOR.*\n.*\n\s+accuracy \d+%", result.stdout)
     assert re.search(r"test accuracy \d+\.\d%", result.stdout)
     assert "NumPy twin" in result.stdout and "fastnn (numba)" in result.stdout
+    # The digits CNN: its accuracy, and its time next to the (scaled) twin's.
+    assert re.search(r"1x8x8 images, CNN.*\n.*25% of each digit.*\n\s+test accuracy", result.stdout)
+    assert re.search(r"CNN\*\s+\d+\.\d+s\s+\d+\.\d+s\s+\d+\.\dx", result.stdout)
+    assert "CNN's twin trained 1 epoch on 100 of the 1347 images" in result.stdout
     assert_png(
         tmp_path / "out" / "xor_decision_surface.png", plotting.pixel_size(plotting.SURFACE_SIZE)
     )
     assert_png(
-        tmp_path / "out" / "loss_curves.png", plotting.pixel_size(plotting.LOSS_PANEL_SIZE, 2)
+        tmp_path / "out" / "loss_curves.png", plotting.pixel_size(plotting.LOSS_PANEL_SIZE, 3)
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastnn as fn
-from fastnn.datasets import load_digits
+from fastnn.datasets import load_digits, stratified_split
 
 
 def _layers(dropout: float = 0.0):
@@ -239,3 +239,20 @@ def test_digits_cnn_reaches_98_percent():
     )  # fmt: skip
     net.fit(Xtr, ytr, epochs=20, learning_rate=0.02, shuffle=True)
     assert (net.predict(Xte).argmax(axis=1) == yte).mean() >= 0.98
+
+
+def test_stratified_split_keeps_each_digits_share():
+    _, y = load_digits()
+    train, test = stratified_split(y, test_size=0.25, seed=0)
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(y.size))
+    counts, held = np.bincount(y), np.bincount(y[test], minlength=10)
+    np.testing.assert_array_equal(held, np.round(0.25 * counts))
+    assert len(set(y[test[:20]])) > 1  # shuffled, not sorted by class
+    again = stratified_split(y, test_size=0.25, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (train, test), strict=True))
+    assert not np.array_equal(stratified_split(y, 0.25, seed=1)[1], test)
+    for bad, error in [(0.0, ValueError), (1, ValueError), ("0.25", TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="test_size"):
+            stratified_split(y, test_size=bad)
+    with pytest.raises(ValueError, match="1-D array of labels"):
+        stratified_split(y.reshape(-1, 1))
