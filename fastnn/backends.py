@@ -75,6 +75,16 @@ class Backend(Protocol):
         ``seed`` keys dropout's masks."""
         ...
 
+    def fit_minibatch_conv(self, kinds: Array, n_in: Array, n_out: Array, p_off: Array,
+                           a_off: Array, cfg: Array, hyp: Array, params: Array, X: Array,
+                           Y: Array, order: Array, batch: int, learning_rates: Array,
+                           loss_kind: int, l2: float, opt_kind: int, hyper: Array,
+                           state_a: Array, state_b: Array, step: Array, seed: int,
+                           epoch_loss: Array, snapshot: Array, stop: Array) -> int:  # fmt: skip
+        """``fit_minibatch`` for a plan with convolutional layers (X: flat samples);
+        ``seed`` keys dropout's masks, as in ``fit_sgd_conv``."""
+        ...
+
     def forward_conv(self, kinds: Array, n_in: Array, n_out: Array, p_off: Array,
                      a_off: Array, cfg: Array, hyp: Array, params: Array, X: Array,
                      Z: Array) -> bool:  # fmt: skip

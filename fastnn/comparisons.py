@@ -448,6 +448,7 @@ ENGINE_KERNELS: frozenset[str] = frozenset(
         "forward_batch",
         "fullbatch_loss_grad",
         "fit_sgd_conv",
+        "fit_minibatch_conv",
         "forward_conv",
     }
 )

@@ -17,7 +17,6 @@ import numpy as np
 from . import interrupt
 from . import plan as planning
 from .backends import get_ops
-from .codes import DROPOUT
 from .layers import Dense, Layer, check_unowned
 from .losses import loss_kind
 from .optimizers import SGD_KIND, Constant, Optimizer, Schedule, get_schedule, resolve_optimizer
@@ -81,7 +80,7 @@ class Network:
     input_shape : (C, H, W), optional
         One sample's shape, needed with ``Conv2D`` and the pooling layers; X is then
         (n_samples, C, H, W), one (C, H, W) sample, or flat rows. Such networks, and
-        those with ``Dropout``, train by per-sample SGD only (see ``fastnn.plan``).
+        those with ``Dropout``, train on one thread (see ``kernels/conv_engine.py``).
 
     A layer belongs to one network: the network's parameter buffer holds its
     weights. Building a second network from layers of a live one raises a
@@ -432,7 +431,6 @@ class Network:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback={callback!r} is not callable")
         per_sample = batch_size == 1 and opt.kind == SGD_KIND and l2 == 0
-        planning.check_per_sample(self._plan, per_sample, batch_size)
         validation, rows = self._validation_split(X, Y, validation_data, validation_fraction)
 
         history: dict[str, list[float]] = {"loss": []}
@@ -570,7 +568,7 @@ class Network:
         block = sgd_block(p)
         if planning.is_spatial(p):
             # Dropout's masks: keyed by a seed from the network's generator.
-            seed = int(self._rng.integers(2**63)) if DROPOUT in p.arrays.kinds else 0
+            seed = planning.dropout_seed(p, self._rng)
             run = functools.partial(self._ops.fit_sgd_conv, *args, seed, epoch_loss, snapshot)
             block = 1
         elif block > 1:
@@ -599,8 +597,9 @@ class Network:
         snapshot = np.empty(3 * self.params.size, dtype=self.dtype)
         epoch_loss = np.empty(order.shape[0])
         state_a, state_b, step = opt.buffers(self.params)
+        fit = planning.minibatch_engine(self._ops, p, self._rng)  # convolutional or dense
         run = functools.partial(
-            self._ops.fit_minibatch, *p.arrays, self.params, X, Y, order, batch_size, rates,
+            fit, *p.arrays, self.params, X, Y, order, batch_size, rates,
             self._loss_kind, float(l2), opt.kind, opt.hyper(), state_a, state_b, step,
             epoch_loss, snapshot,
         )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .codes import CONV2D, DENSE, FIRST_SPATIAL
+from .codes import CONV2D, DENSE, DROPOUT, FIRST_SPATIAL
 from .layers import Layer, Sigmoid, layer_names
 
 #: Columns of ``Plan.cfg``: the integers a layer kind may pass the engine (a
@@ -179,14 +179,26 @@ def sample_rows(name: str, X: np.ndarray, input_shape) -> np.ndarray:
     return X.reshape(-1, math.prod(input_shape))
 
 
-def check_per_sample(plan: Plan, per_sample: bool, batch_size: int) -> None:
-    """Raise unless a plan needing the convolutional engine trains by per-sample SGD,
-    the one training that engine runs so far."""
-    if plan.spatial and not per_sample:
-        raise ValueError(
-            "a network with convolutional or Dropout layers trains by per-sample SGD "
-            f"only: pass batch_size=1 (got {batch_size}), optimizer='sgd' and l2=0"
-        )
+def dropout_seed(plan: Plan, rng: np.random.Generator) -> int:
+    """The seed that keys Dropout's masks in a training call, drawn from the
+    network's generator (0, and nothing drawn, without Dropout)."""
+    return int(rng.integers(2**63)) if DROPOUT in plan.arrays.kinds else 0
+
+
+def minibatch_engine(ops, plan: Plan, rng: np.random.Generator):
+    """The engine function minibatch training of ``plan`` runs on backend ``ops``,
+    taking ``fit_minibatch``'s arguments: ``fit_minibatch`` itself, or, for a plan
+    with convolutional or Dropout layers, ``fit_minibatch_conv`` with its dropout
+    seed drawn from ``rng`` now."""
+    if not plan.spatial:
+        return ops.fit_minibatch
+    seed = dropout_seed(plan, rng)
+
+    def fit(*args):
+        *head, epoch_loss, snapshot, stop = args
+        return ops.fit_minibatch_conv(*head, seed, epoch_loss, snapshot, stop)
+
+    return fit
 
 
 def multiply_adds(plan: Plan) -> int:

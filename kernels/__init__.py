@@ -31,7 +31,7 @@ from .conv import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
-from .conv_engine import fit_sgd_conv, forward_conv
+from .conv_engine import fit_minibatch_conv, fit_sgd_conv, forward_conv
 from .dense import (
     dense_backward_sgd,
     dense_forward,
@@ -84,6 +84,7 @@ __all__ = [
     "dense_input_grad",
     "dense_weight_grad",
     "fit_minibatch",
+    "fit_minibatch_conv",
     "fit_sgd",
     "fit_sgd_blocked",
     "fit_sgd_conv",

@@ -66,6 +66,32 @@ def update_flat(W, w0, b, b0, n_out, n_in, x, x0, g, g0, lr):
 
 
 @serial(inline="always")
+def backward_acc_flat(W, w0, n_out, n_in, x, x0, g, g0, dW, d0, db, db0, grad_in, i0, need_in):
+    """dW += g·xᵀ and db += g (a minibatch sums its samples), with dW and db at
+    dW[d0:] and db[db0:]; with ``need_in``, grad_in = Wᵀ·g as well, in the same
+    pass over W. Every element is one ``fma`` of its own, rows in order, as in
+    ``backward_sgd_flat``."""
+    xs = U(x0)
+    gi = U(i0)
+    if need_in:
+        zero = W.dtype.type(0)
+        for c in range(n_in):
+            grad_in[gi + U(c)] = zero
+    for r in range(n_out):
+        gr = g[U(g0 + r)]
+        row = U(w0 + r * n_in)
+        drow = U(d0 + r * n_in)
+        if need_in:
+            for c in range(n_in):
+                grad_in[gi + U(c)] = fma(W[row + U(c)], gr, grad_in[gi + U(c)])
+                dW[drow + U(c)] = fma(gr, x[xs + U(c)], dW[drow + U(c)])
+        else:
+            for c in range(n_in):
+                dW[drow + U(c)] = fma(gr, x[xs + U(c)], dW[drow + U(c)])
+        db[U(db0 + r)] += gr
+
+
+@serial(inline="always")
 def update_forward_flat(W, w0, b, b0, n_out, n_in, xp, p0, g, g0, lr, xn, n0, z, z0):
     """W -= lr·g·x_pᵀ, b -= lr·g, then z = W·x_n + b: one pass over W for one
     sample's update and the next sample's forward (``simd.update_dot``: the same

@@ -79,15 +79,6 @@ def test_x_shapes(rng):
         net.predict(rng.normal(size=(3, 2, 8, 9)))
 
 
-def test_minibatch_refused_before_any_change(rng):
-    net = _net()
-    X, y = _data(rng)
-    before, state = net.params.copy(), net.rng_state
-    with pytest.raises(ValueError, match="batch_size=1"):
-        net.fit(X, y, batch_size=4, validation_fraction=0.25)
-    assert np.array_equal(net.params, before) and net.rng_state == state
-
-
 # -- the engine ----------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("dropout", [0.0, 0.4])

@@ -8,7 +8,9 @@ import numpy as np
 from ..codes import AVGPOOL2D, CONV2D, DENSE, DROPOUT, FLATTEN, MAXPOOL2D
 from . import conv
 from .activations import activation_backward, activation_forward
+from .engine import _close_epoch
 from .losses import loss_grad, loss_value
+from .optimizers import optimizer_step
 
 
 def keep_units(seed: int, counters: np.ndarray, rate: float) -> np.ndarray:
@@ -78,7 +80,10 @@ def forward_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Z):
     return bool(np.isfinite(X).all())
 
 
-def _backward(kinds, n_in, n_out, p_off, cfg, hyp, params, x, outs, saved, g, lr):
+def _backward(kinds, n_in, n_out, p_off, cfg, hyp, params, x, outs, saved, g, lr, grads=None):
+    """Back through the layers from the loss gradient g: each layer with parameters
+    takes its SGD step, or, given ``grads`` (laid out as ``params``), adds its
+    gradient there and leaves the weights as they are."""
     lowest = int(np.flatnonzero(p_off >= 0)[0])
     for i in range(len(kinds) - 1, lowest - 1, -1):
         kind = kinds[i]
@@ -88,14 +93,23 @@ def _backward(kinds, n_in, n_out, p_off, cfg, hyp, params, x, outs, saved, g, lr
             W = params[p_off[i] : p_off[i] + o * m].reshape(o, m)
             b = params[p_off[i] + o * m : p_off[i] + o * m + o]
             gin = g @ W
-            W -= lr * np.outer(g, src)
-            b -= lr * g
+            if grads is None:
+                W -= lr * np.outer(g, src)
+                b -= lr * g
+            else:
+                grads[p_off[i] : p_off[i] + o * m] += np.outer(g, src).reshape(-1)
+                grads[p_off[i] + o * m : p_off[i] + o * m + o] += g
             g = gin
         elif kind == CONV2D:
             W, b, stride, padding, in_shape, out_shape = _layer(i, kinds, n_out, p_off, cfg, params)
             gin = np.empty(in_shape, params.dtype)
-            conv.conv2d_backward_sgd(src.reshape(in_shape), W, b, g.reshape(out_shape), stride,
-                                     padding, lr, gin)  # fmt: skip
+            xi, gi = src.reshape(in_shape), g.reshape(out_shape)
+            if grads is None:
+                conv.conv2d_backward_sgd(xi, W, b, gi, stride, padding, lr, gin)
+            else:
+                dW, db, *_ = _layer(i, kinds, n_out, p_off, cfg, grads)
+                conv.conv2d_input_grad(W, gi, stride, padding, gin)
+                conv.conv2d_weight_grad_acc(xi, gi, stride, padding, dW, db)
             g = gin.reshape(-1)
         elif kind in (MAXPOOL2D, AVGPOOL2D):
             _, _, stride, kernel, in_shape, out_shape = _layer(i, kinds, n_out, p_off, cfg, params)
@@ -140,4 +154,65 @@ def fit_sgd_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order
             params[:] = snapshot
             return e
         epoch_loss[e] = total / n
+    return order.shape[0]
+
+
+def _weights_mask(kinds, n_in, n_out, p_off, cfg, size):
+    """True at the weights in the parameter buffer, False at the biases."""
+    mask = np.zeros(size, bool)
+    for i, kind in enumerate(kinds):
+        if kind == DENSE:
+            mask[p_off[i] : p_off[i] + n_out[i] * n_in[i]] = True
+        elif kind == CONV2D:
+            C, _, _, O, KH, KW = (int(v) for v in cfg[i, :6])
+            mask[p_off[i] : p_off[i] + O * C * KH * KW] = True
+    return mask
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def fit_minibatch_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, batch,
+                       learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
+                       seed, epoch_loss, snapshot, stop):  # fmt: skip
+    n_acts = int(a_off[-1] + n_out[-1])
+    n = order.shape[1]
+    grads = np.empty_like(params)
+    decay = params.dtype.type(l2) * _weights_mask(kinds, n_in, n_out, p_off, cfg, params.size)
+    # snapshot holds the weights, then both optimizer buffers, at the epoch's start.
+    saved = snapshot.reshape(3, -1)
+    live = (params, state_a, state_b)
+
+    def restore(e, step0):
+        for buffer, copy in zip(live, saved, strict=True):
+            buffer[:] = copy
+        step[0] = step0
+        return e
+
+    for e, idx in enumerate(order):
+        for buffer, copy in zip(live, saved, strict=True):
+            copy[:] = buffer
+        step0 = step[0]
+        total = 0.0
+        for start in range(0, n, batch):
+            if stop[0]:
+                return restore(e, step0)
+            rows = idx[start : start + batch]
+            grads[:] = 0
+            for t, s in enumerate(rows, start):
+                key = (e * n + t) * n_acts
+                outs, masks = _forward(kinds, n_in, n_out, p_off, cfg, hyp, params, X[s], seed,
+                                       key, n_acts, a_off)  # fmt: skip
+                loss = loss_value(loss_kind, Y[s], outs[-1])
+                total += loss
+                if not np.isfinite(loss):
+                    return restore(e, step0)
+                g = np.empty_like(outs[-1])
+                loss_grad(loss_kind, Y[s], outs[-1], 1.0 / len(rows), g)
+                _backward(kinds, n_in, n_out, p_off, cfg, hyp, params, X[s], outs, masks, g, 0,
+                          grads)  # fmt: skip
+            grads += decay * params
+            step[0] += 1
+            optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper,
+                           step[0])  # fmt: skip
+        if not _close_epoch(total, e, n, params, saved[0], epoch_loss):
+            return restore(e, step0)
     return order.shape[0]
