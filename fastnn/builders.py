@@ -2,7 +2,9 @@
 
 The command line, the scikit-learn estimators and the benchmarks describe their
 networks this way; the layer kinds come from the registry (``fastnn.layers``), so an
-activation added there is available here by its name.
+activation added there is available here by its name. ``initial_weights`` draws the
+starting weights scikit-learn's MLPs draw, which the estimators and ``fastnn train``
+start from.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from .layers import Dense, Layer
+import numpy as np
+
+from .layers import ACTIVATIONS, Dense, Layer, Sigmoid
 from .layers import activation as make_activation
 from .validation import check_positive_int
 
@@ -67,3 +71,35 @@ def mlp(
     if output_activation is not None:
         layers.append(make_activation(output_activation))
     return layers
+
+
+def initial_weights(rs: np.random.RandomState, widths, activation: str) -> list[tuple]:
+    """scikit-learn's initial weights of a multilayer perceptron, drawn as it draws them.
+
+    Glorot-uniform weights and biases alike, U(±√(f/(n_in + n_out))) with f = 2 before
+    a logistic activation and 6 otherwise, layer by layer from ``rs``: for one
+    random_state, scikit-learn's ``MLPClassifier`` and fastnn start from one point.
+
+    Parameters
+    ----------
+    rs : numpy.random.RandomState
+        Drawn from in scikit-learn's order (each layer's weights, then its biases).
+    widths : sequence of int
+        The input width, every hidden width, then the output width.
+    activation : str
+        The hidden activation's name (a name of ``fastnn.layers.ACTIVATIONS``).
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+        Each Dense layer's (coef, intercept): coef of shape (n_in, n_out), as
+        scikit-learn lays it out (the transpose of ``Dense.weights``), and intercept
+        of shape (n_out,).
+    """
+    factor = 2.0 if ACTIVATIONS.get(activation) is Sigmoid else 6.0
+    start = []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        start.append((rs.uniform(-bound, bound, (fan_in, fan_out)),
+                      rs.uniform(-bound, bound, fan_out)))  # fmt: skip
+    return start

@@ -384,7 +384,9 @@ def _add_train(sub) -> None:
         "keeps the column names, scaling, categories and class labels, so predict and\n"
         "evaluate apply the same steps. With a validation split (10% by default, when\n"
         "that is 20 rows or more), training stops early once the validation loss stops\n"
-        "improving and keeps the best epoch's weights.",
+        "improving and keeps the best epoch's weights; without one, once the training\n"
+        "loss stops falling by 1e-4, as scikit-learn's MLPs do. The initial weights are\n"
+        "those scikit-learn's MLPClassifier draws for random_state=--seed.",
         "  fastnn train iris.csv --target species -o iris.npz\n"
         "  fastnn train houses.csv --target price --impute --plot loss.png -o houses.npz",
     )
@@ -465,8 +467,8 @@ def _add_train(sub) -> None:
         "--early-stopping",
         action=argparse.BooleanOptionalAction,
         help="stop when the validation loss (or without validation data, the training "
-        "loss) has not improved for --patience epochs, and keep the best epoch's weights "
-        "(default: on with a validation split)",
+        "loss, by 1e-4) has not improved for --patience epochs, and keep the best epoch's "
+        "weights (default: on)",
     )
     p.add_argument(
         "--patience",

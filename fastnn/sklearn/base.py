@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 import warnings
 
 import numpy as np
@@ -16,9 +15,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import io
 from ..backends import BACKENDS
-from ..builders import mlp
+from ..builders import initial_weights, mlp
 from ..fullbatch import FullBatch, check_sample_weight, fit_lbfgs, weight_mask
-from ..layers import ACTIVATIONS, Dense, Sigmoid
+from ..layers import ACTIVATIONS, Dense
 from ..network import Network, TrainingDivergedError
 from ..optimizers import SGD, Adam, Optimizer
 from ..validation import check_dtype, check_positive_int, writable
@@ -39,18 +38,6 @@ from .params import (
 
 #: Rows per densified chunk when a sparse X is predicted.
 SPARSE_PREDICT_VALUES = 1 << 20
-
-
-def initial_weights(rs: np.random.RandomState, widths, activation: str) -> list[tuple]:
-    """scikit-learn's initial (coef, intercept) of each layer, drawn from ``rs`` as it
-    draws them, so that for one random_state both libraries start from one point."""
-    factor = 2.0 if ACTIVATIONS.get(activation) is Sigmoid else 6.0
-    start = []
-    for fan_in, fan_out in itertools.pairwise(widths):
-        bound = np.sqrt(factor / (fan_in + fan_out))
-        start.append((rs.uniform(-bound, bound, (fan_in, fan_out)),
-                      rs.uniform(-bound, bound, fan_out)))  # fmt: skip
-    return start
 
 
 class _SGD(SGD):
