@@ -1,12 +1,16 @@
-"""LeNet-5's convolutional part, one training step: fastnn against PyTorch and the
-NumPy twin, per sample (SGD, batch 1) and on batches of 64. The ``cnn`` family of
-``fastnn.benchmarks`` (its systems in ``fastnn/benchmarks/peers/lenet.py``); this
-runs it alone, on one thread unless told otherwise:
+"""LeNet-5 on 1×28×28 images (Conv2D(1, 6, 5), ReLU, MaxPool2D(2), Conv2D(6, 16, 5),
+ReLU, MaxPool2D(2), Flatten, Dense 256-120-84-10 with ReLU, softmax cross-entropy):
+one epoch of plain SGD per sample and on batches of 64, and predict on 1,024 rows;
+fastnn's ``Network.fit`` and ``predict`` against its NumPy twin, PyTorch eager and
+JAX. The ``cnn`` family of ``fastnn.benchmarks`` (its systems in
+``fastnn/benchmarks/peers/lenet.py``); this runs it alone, on one thread unless told
+otherwise:
 
     python bench/conv_lenet.py [--quick] [--threads N] [--json PATH]
 
 which is ``fastnn bench --only cnn --threads 1``: the same table, thread pins and
-sgemm header, every system's weights checked against fastnn's before it is timed.
+sgemm header, every system's weights (or probabilities) checked against fastnn's
+before it is timed.
 """
 
 from __future__ import annotations

@@ -108,6 +108,10 @@ class Workload:
     check_builders : dict, optional
         Cases to cross-check with, when the check runs at another size than the
         timing (a scaled-down system is compared at its own size).
+    fallbacks : dict, optional
+        System -> the system it is checked against when its reference could not be
+        built (fastnn lacks a feature the peers have): the peers then check each
+        other, and their rows are timed without fastnn's.
     notes : str
         Printed with the workload.
     """
@@ -120,6 +124,7 @@ class Workload:
     repeats: int
     oracle: str = "fastnn-numpy"
     check_builders: dict[str, Callable[[], Case]] | None = None
+    fallbacks: dict[str, str] | None = None
     notes: str = ""
 
     @property
@@ -138,7 +143,8 @@ def cross_check(workload: Workload, cases: dict[str, Case]) -> dict[str, str | N
     """Warm up every case (one untimed run from its initial state) and check it.
 
     Each system in ``cases`` is compared with ``workload.reference_of(system)``, which
-    must be in ``cases`` too. Returns a message per system that disagrees (or could
+    must be in ``cases`` too (or, when it is not, with the system ``workload.fallbacks``
+    names, if that one is). Returns a message per system that disagrees (or could
     not be checked), None for one that agrees. With ``check_builders``, the check
     runs on separately built cases of the check size, and the warm-up on the timed
     ones.
@@ -161,6 +167,9 @@ def cross_check(workload: Workload, cases: dict[str, Case]) -> dict[str, str | N
     problems: dict[str, str | None] = {}
     for system in cases:
         reference = workload.reference_of(system)
+        fallback = (workload.fallbacks or {}).get(system)
+        if reference not in results and fallback in results:
+            reference = fallback
         if reference not in results:
             problems[system] = f"no {reference} result to check against"
             continue

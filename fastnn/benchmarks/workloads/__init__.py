@@ -28,7 +28,7 @@ from . import (
     xor,
 )
 from .cli import cli_workload
-from .cnn import cnn_workload
+from .cnn import cnn_predict_workload, cnn_workload
 from .contention import contention_workload
 from .dask_fit import dask_workload
 from .digits import digits_workload
@@ -63,6 +63,7 @@ __all__ = [
     "MINIBATCH_CHECK",
     "RACE_SETTINGS",
     "cli_workload",
+    "cnn_predict_workload",
     "cnn_workload",
     "contention_workload",
     "dask_workload",
