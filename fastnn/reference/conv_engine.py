@@ -8,7 +8,7 @@ import numpy as np
 from ..codes import AVGPOOL2D, CONV2D, DENSE, DROPOUT, FLATTEN, MAXPOOL2D
 from . import conv
 from .activations import activation_backward, activation_forward
-from .engine import _close_epoch
+from .engine import EpochState, _close_epoch
 from .losses import loss_grad, loss_value
 from .optimizers import optimizer_step
 
@@ -177,24 +177,13 @@ def fit_minibatch_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y,
     n = order.shape[1]
     grads = np.empty_like(params)
     decay = params.dtype.type(l2) * _weights_mask(kinds, n_in, n_out, p_off, cfg, params.size)
-    # snapshot holds the weights, then both optimizer buffers, at the epoch's start.
-    saved = snapshot.reshape(3, -1)
-    live = (params, state_a, state_b)
-
-    def restore(e, step0):
-        for buffer, copy in zip(live, saved, strict=True):
-            buffer[:] = copy
-        step[0] = step0
-        return e
-
+    epoch = EpochState(params, state_a, state_b, step, snapshot)
     for e, idx in enumerate(order):
-        for buffer, copy in zip(live, saved, strict=True):
-            copy[:] = buffer
-        step0 = step[0]
+        epoch.save()
         total = 0.0
         for start in range(0, n, batch):
             if stop[0]:
-                return restore(e, step0)
+                return epoch.restore(e)
             rows = idx[start : start + batch]
             grads[:] = 0
             for t, s in enumerate(rows, start):
@@ -204,7 +193,7 @@ def fit_minibatch_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y,
                 loss = loss_value(loss_kind, Y[s], outs[-1])
                 total += loss
                 if not np.isfinite(loss):
-                    return restore(e, step0)
+                    return epoch.restore(e)
                 g = np.empty_like(outs[-1])
                 loss_grad(loss_kind, Y[s], outs[-1], 1.0 / len(rows), g)
                 _backward(kinds, n_in, n_out, p_off, cfg, hyp, params, X[s], outs, masks, g, 0,
@@ -213,6 +202,6 @@ def fit_minibatch_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y,
             step[0] += 1
             optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper,
                            step[0])  # fmt: skip
-        if not _close_epoch(total, e, n, params, saved[0], epoch_loss):
-            return restore(e, step0)
+        if not _close_epoch(total, e, n, params, epoch.saved[0], epoch_loss):
+            return epoch.restore(e)
     return order.shape[0]

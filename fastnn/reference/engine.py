@@ -100,6 +100,30 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, or
                    learning_rate, loss_kind, epoch_loss, snapshot, stop)  # fmt: skip
 
 
+class EpochState:
+    """The weights, both optimizer buffers and the step count at an epoch's start, kept
+    in ``snapshot`` (3 × params.size values) so that a diverging or stopped epoch can
+    put all four back."""
+
+    def __init__(self, params, state_a, state_b, step, snapshot):
+        self.live = (params, state_a, state_b)
+        self.saved = snapshot.reshape(3, -1)
+        self.step = step
+        self.step0 = int(step[0])
+
+    def save(self) -> None:
+        for buffer, copy in zip(self.live, self.saved, strict=True):
+            copy[:] = buffer
+        self.step0 = int(self.step[0])
+
+    def restore(self, epoch: int) -> int:
+        """Put the epoch's starting state back; returns ``epoch`` (the epochs completed)."""
+        for buffer, copy in zip(self.live, self.saved, strict=True):
+            buffer[:] = copy
+        self.step[0] = self.step0
+        return epoch
+
+
 @np.errstate(over="ignore", invalid="ignore")
 def fit_minibatch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, batch,
                   learning_rates, loss_kind, l2, opt_kind, hyper, state_a, state_b, step,
@@ -108,30 +132,19 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, orde
     first = _first_dense(kinds)
     grads = np.zeros_like(params)
     grad_layers = _layers(kinds, n_in, n_out, p_off, hyp, grads)
-    # snapshot holds the weights, then both optimizer buffers, at the epoch's start.
-    saved = snapshot.reshape(3, -1)
-    live = (params, state_a, state_b)
-
-    def restore(e, step0):
-        for buffer, copy in zip(live, saved, strict=True):
-            buffer[:] = copy
-        step[0] = step0
-        return e
-
+    epoch = EpochState(params, state_a, state_b, step, snapshot)
     for e, idx in enumerate(order):
-        for buffer, copy in zip(live, saved, strict=True):
-            copy[:] = buffer
-        step0 = step[0]
+        epoch.save()
         total = 0.0
         for start in range(0, len(idx), batch):
             if stop[0]:
-                return restore(e, step0)
+                return epoch.restore(e)
             rows = idx[start : start + batch]
             Xb, Yb = X[rows], Y[rows]
             outputs = _forward(layers, Xb)
             loss = batch_loss(loss_kind, Yb, outputs[-1])
             if not np.isfinite(loss):
-                return restore(e, step0)
+                return epoch.restore(e)
             total += loss * len(rows)
             G = np.empty_like(outputs[-1])
             batch_loss_grad(loss_kind, Yb, outputs[-1], G)
@@ -148,8 +161,8 @@ def fit_minibatch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, orde
             optimizer_step(
                 opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper, step[0]
             )
-        if not _close_epoch(total, e, len(idx), params, saved[0], epoch_loss):
-            return restore(e, step0)
+        if not _close_epoch(total, e, len(idx), params, epoch.saved[0], epoch_loss):
+            return epoch.restore(e)
     return len(order)
 
 
