@@ -129,6 +129,41 @@ def _madd4(work, d, s0, s1, s2, s3, a0, a1, a2, a3, n):
 
 
 @serial(inline="always")
+def _madd4x4(work, d, n, s0, s1, s2, s3, Wt, a, T):
+    """_madd4 for four output channels at once, planes d + k·n with weights at
+    Wt[a + k·T]: each input value loaded feeds four channels' sums."""
+    a0, a1, a2, a3 = Wt[a], Wt[a + U(1)], Wt[a + U(2)], Wt[a + U(3)]
+    b = a + U(T)
+    b0, b1, b2, b3 = Wt[b], Wt[b + U(1)], Wt[b + U(2)], Wt[b + U(3)]
+    c = b + U(T)
+    c0, c1, c2, c3 = Wt[c], Wt[c + U(1)], Wt[c + U(2)], Wt[c + U(3)]
+    e = c + U(T)
+    e0, e1, e2, e3 = Wt[e], Wt[e + U(1)], Wt[e + U(2)], Wt[e + U(3)]
+    d1, d2, d3 = d + U(n), d + U(2 * n), d + U(3 * n)
+    for p in range(n):
+        q = U(p)
+        v0, v1, v2, v3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
+        work[d + q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+        work[d1 + q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+        work[d2 + q] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
+        work[d3 + q] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
+
+
+@serial(inline="always")
+def _madd4x2(work, d, n, s0, s1, s2, s3, Wt, a, T):
+    """_madd4x4 for two output channels."""
+    a0, a1, a2, a3 = Wt[a], Wt[a + U(1)], Wt[a + U(2)], Wt[a + U(3)]
+    b = a + U(T)
+    b0, b1, b2, b3 = Wt[b], Wt[b + U(1)], Wt[b + U(2)], Wt[b + U(3)]
+    d1 = d + U(n)
+    for p in range(n):
+        q = U(p)
+        v0, v1, v2, v3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
+        work[d + q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
+        work[d1 + q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
+
+
+@serial(inline="always")
 def _madd1(work, d, s0, a0, n):
     for p in range(n):
         work[d + U(p)] += a0 * work[s0 + U(p)]
@@ -176,9 +211,13 @@ def forward_flat(Wt, w0, b, b0, geo, x, x0, out, o0, work):
     if SH == 1 and SW == 1:
         hp, wp, n, e0 = _extended(geo)
         _pad_into(geo, x, x0, work, hp, wp, e0)
-        for o in range(O):
+        _zero(work, e0, O * n)
+        o = 0
+        while o < O:
+            # Channels four (or two, or one) at a time share each pass over the
+            # input: fewer loads per multiply-add than one channel per pass.
+            group = 4 if o + 4 <= O else (2 if o + 2 <= O else 1)
             ext = U(e0 + o * n)
-            _zero(work, ext, n)
             row = w0 + o * T
             t, ki, kj, off = 0, 0, 0, 0
             while t + 4 <= T:
@@ -191,13 +230,22 @@ def forward_flat(Wt, w0, b, b0, geo, x, x0, out, o0, work):
                 s3 = U(off)
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 a = U(row + t)
-                _madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
-                       Wt[a + U(3)], n)  # fmt: skip
+                if group == 4:
+                    _madd4x4(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                elif group == 2:
+                    _madd4x2(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                else:
+                    _madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
+                           Wt[a + U(3)], n)  # fmt: skip
                 t += 4
             while t < T:
-                _madd1(work, ext, U(off), Wt[U(row + t)], n)
+                for k in range(group):
+                    _madd1(work, ext + U(k * n), U(off), Wt[U(row + k * T + t)], n)
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 t += 1
+            o += group
+        for o in range(O):
+            ext = U(e0 + o * n)
             bias = b[U(b0 + o)]
             for i in range(HO):
                 dst = U(o0 + (o * HO + i) * WO)
@@ -302,6 +350,29 @@ def _dot4(work, g, s0, s1, s2, s3, n):
 
 
 @serial(inline="always")
+def _dot4x2(work, g, n, s0, s1, s2, s3):
+    """_dot4 for two output channels, gradients at work[g:] and work[g + n:]: each
+    input value loaded feeds both channels' sums."""
+    zero = work.dtype.type(0)
+    r0, r1, r2, r3 = zero, zero, zero, zero
+    q0, q1, q2, q3 = zero, zero, zero, zero
+    h = g + U(n)
+    for p in range(n):
+        q = U(p)
+        v, u = work[g + q], work[h + q]
+        x0, x1, x2, x3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
+        r0 += v * x0
+        r1 += v * x1
+        r2 += v * x2
+        r3 += v * x3
+        q0 += u * x0
+        q1 += u * x1
+        q2 += u * x2
+        q3 += u * x3
+    return r0, r1, r2, r3, q0, q1, q2, q3
+
+
+@serial(inline="always")
 def _weight_grad_strided(geo, x, x0, g, g0, o, t):
     """dC/dW[o, t] of one sample, t = (c, ki, kj), by the direct loops."""
     _C, H, W, _O, KH, KW, SH, SW, PH, PW, HO, WO = geo
@@ -331,13 +402,20 @@ def _weight_grads(geo, x, x0, g, g0, work, dW, d0, db, db0, scale):
     if SH == 1 and SW == 1:
         _pad_into(geo, x, x0, work, hp, wp, e0)
         _spread_grad(geo, g, g0, work, wp, n, e0)
+    if SH != 1 or SW != 1:
+        for o in range(O):
+            db[U(db0 + o)] += scale * _bias_grad(geo, g, g0, o)
+            for t in range(T):
+                dW[U(d0 + o * T + t)] += scale * _weight_grad_strided(geo, x, x0, g, g0, o, t)
+        return
     for o in range(O):
         db[U(db0 + o)] += scale * _bias_grad(geo, g, g0, o)
+    o = 0
+    while o < O:
+        # Two channels per pass when there are two: each input value loaded serves
+        # both channels' dot products.
+        pair = o + 2 <= O
         row = d0 + o * T
-        if SH != 1 or SW != 1:
-            for t in range(T):
-                dW[U(row + t)] += scale * _weight_grad_strided(geo, x, x0, g, g0, o, t)
-            continue
         go = U(e0 + o * n)
         t, ki, kj, off = 0, 0, 0, 0
         while t < T:
@@ -351,10 +429,17 @@ def _weight_grads(geo, x, x0, g, g0, work, dW, d0, db, db0, scale):
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
             s3 = U(min(off, e0 - n))
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
-            r = _dot4(work, go, s0, s1, s2, s3, n)
-            for k in range(min(4, T - t)):
-                dW[U(row + t + k)] += scale * r[k]
+            if pair:
+                r = _dot4x2(work, go, n, s0, s1, s2, s3)
+                for k in range(min(4, T - t)):
+                    dW[U(row + t + k)] += scale * r[k]
+                    dW[U(row + T + t + k)] += scale * r[4 + k]
+            else:
+                r1 = _dot4(work, go, s0, s1, s2, s3, n)
+                for k in range(min(4, T - t)):
+                    dW[U(row + t + k)] += scale * r1[k]
             t += 4
+        o += 2 if pair else 1
 
 
 @serial(inline="always")
