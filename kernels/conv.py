@@ -22,13 +22,17 @@ How each output is computed, and why:
   the vector loop). The WP - WO columns past each row are computed and dropped,
   and the length is rounded up to a whole number of the vector loop's blocks
   (``BLOCK``), so that no element falls to its scalar remainder (LeNet's second
-  layer: 92 -> 96). Four taps
-  share each pass over the output (``_madd4``): a quarter of the loads and stores
-  of the accumulator. The input gradient is the same sum run the other way, for
-  each input tap over four output channels' gradients spread to width WP; each
-  weight gradient is a dot product over p, four taps per pass over the gradient
-  (``_dot4``). The taps are walked by a cursor (``_next_tap``): an integer
-  division per tap cost more than its multiply-adds in LeNet's second layer.
+  layer: 92 -> 96). Four taps and four output channels share each pass of the
+  forward sum (``conv_tiles.madd4x4``; two or one channel for the last ones when
+  O is not a multiple of four): each input value loaded feeds four channels, and
+  each accumulator is loaded and stored once per four taps. The input gradient is
+  the same sum run the other way: for each input tap, eight (then four, then one)
+  output channels' gradients spread to width WP per pass (``madd8``). Each weight
+  gradient is a dot product over p, four taps of two output channels per pass
+  (``dot4x2``; ``dot4`` for an odd last channel). Which loop runs depends only on
+  the shapes, so every result is the same bits on every call. The taps are walked
+  by a cursor (``_next_tap``): an integer division per tap cost more than its
+  multiply-adds in LeNet's second layer.
 * Any other stride: direct loops over output rows, clipped to the input at the
   borders (no padded copy).
 * Batches: the same one-sample loops, sample by sample; a sample's result is the
@@ -61,6 +65,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import serial
+from .conv_tiles import dot4, dot4x2, madd1, madd4, madd4x2, madd4x4, madd8
 
 # Unsigned offsets, as in dense.py: a signed index gets a wraparound check per element.
 U = np.uint64
@@ -118,55 +123,6 @@ def _next_tap(ki, kj, off, KH, KW, hp, wp):
             ki = 0
             off += (hp - KH) * wp
     return ki, kj, off
-
-
-@serial(inline="always")
-def _madd4(work, d, s0, s1, s2, s3, a0, a1, a2, a3, n):
-    """work[d + p] += a0·work[s0 + p] + ... + a3·work[s3 + p] for p < n."""
-    for p in range(n):
-        q = U(p)
-        work[d + q] += a0 * work[s0 + q] + a1 * work[s1 + q] + a2 * work[s2 + q] + a3 * work[s3 + q]
-
-
-@serial(inline="always")
-def _madd4x4(work, d, n, s0, s1, s2, s3, Wt, a, T):
-    """_madd4 for four output channels at once, planes d + k·n with weights at
-    Wt[a + k·T]: each input value loaded feeds four channels' sums."""
-    a0, a1, a2, a3 = Wt[a], Wt[a + U(1)], Wt[a + U(2)], Wt[a + U(3)]
-    b = a + U(T)
-    b0, b1, b2, b3 = Wt[b], Wt[b + U(1)], Wt[b + U(2)], Wt[b + U(3)]
-    c = b + U(T)
-    c0, c1, c2, c3 = Wt[c], Wt[c + U(1)], Wt[c + U(2)], Wt[c + U(3)]
-    e = c + U(T)
-    e0, e1, e2, e3 = Wt[e], Wt[e + U(1)], Wt[e + U(2)], Wt[e + U(3)]
-    d1, d2, d3 = d + U(n), d + U(2 * n), d + U(3 * n)
-    for p in range(n):
-        q = U(p)
-        v0, v1, v2, v3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
-        work[d + q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-        work[d1 + q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-        work[d2 + q] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3
-        work[d3 + q] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3
-
-
-@serial(inline="always")
-def _madd4x2(work, d, n, s0, s1, s2, s3, Wt, a, T):
-    """_madd4x4 for two output channels."""
-    a0, a1, a2, a3 = Wt[a], Wt[a + U(1)], Wt[a + U(2)], Wt[a + U(3)]
-    b = a + U(T)
-    b0, b1, b2, b3 = Wt[b], Wt[b + U(1)], Wt[b + U(2)], Wt[b + U(3)]
-    d1 = d + U(n)
-    for p in range(n):
-        q = U(p)
-        v0, v1, v2, v3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
-        work[d + q] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3
-        work[d1 + q] += b0 * v0 + b1 * v1 + b2 * v2 + b3 * v3
-
-
-@serial(inline="always")
-def _madd1(work, d, s0, a0, n):
-    for p in range(n):
-        work[d + U(p)] += a0 * work[s0 + U(p)]
 
 
 @serial(inline="always")
@@ -231,16 +187,16 @@ def forward_flat(Wt, w0, b, b0, geo, x, x0, out, o0, work):
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 a = U(row + t)
                 if group == 4:
-                    _madd4x4(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                    madd4x4(work, ext, n, s0, s1, s2, s3, Wt, a, T)
                 elif group == 2:
-                    _madd4x2(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                    madd4x2(work, ext, n, s0, s1, s2, s3, Wt, a, T)
                 else:
-                    _madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
+                    madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
                            Wt[a + U(3)], n)  # fmt: skip
                 t += 4
             while t < T:
                 for k in range(group):
-                    _madd1(work, ext + U(k * n), U(off), Wt[U(row + k * T + t)], n)
+                    madd1(work, ext + U(k * n), U(off), Wt[U(row + k * T + t)], n)
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 t += 1
             o += group
@@ -289,14 +245,17 @@ def input_grad_flat(Wt, w0, geo, g, g0, grad_in, i0, work):
         for t in range(T):
             d = U(off)
             o = 0
+            while o + 8 <= O:
+                madd8(work, d, U(e0 + o * n), n, Wt, U(w0 + o * T + t), T)
+                o += 8
             while o + 4 <= O:
                 a = U(w0 + o * T + t)
                 s = U(e0 + o * n)
-                _madd4(work, d, s, s + U(n), s + U(2 * n), s + U(3 * n), Wt[a], Wt[a + U(T)],
-                       Wt[a + U(2 * T)], Wt[a + U(3 * T)], n)  # fmt: skip
+                madd4(work, d, s, s + U(n), s + U(2 * n), s + U(3 * n), Wt[a], Wt[a + U(T)],
+                      Wt[a + U(2 * T)], Wt[a + U(3 * T)], n)  # fmt: skip
                 o += 4
             while o < O:
-                _madd1(work, d, U(e0 + o * n), Wt[U(w0 + o * T + t)], n)
+                madd1(work, d, U(e0 + o * n), Wt[U(w0 + o * T + t)], n)
                 o += 1
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
         for c in range(C):
@@ -332,44 +291,6 @@ def _bias_grad(geo, g, g0, o):
     for p in range(HO * WO):
         acc += g[start + U(p)]
     return acc
-
-
-@serial(inline="always")
-def _dot4(work, g, s0, s1, s2, s3, n):
-    """Σ_p work[g + p]·work[s_k + p] for k = 0..3: four taps' weight gradients."""
-    zero = work.dtype.type(0)
-    r0, r1, r2, r3 = zero, zero, zero, zero
-    for p in range(n):
-        q = U(p)
-        v = work[g + q]
-        r0 += v * work[s0 + q]
-        r1 += v * work[s1 + q]
-        r2 += v * work[s2 + q]
-        r3 += v * work[s3 + q]
-    return r0, r1, r2, r3
-
-
-@serial(inline="always")
-def _dot4x2(work, g, n, s0, s1, s2, s3):
-    """_dot4 for two output channels, gradients at work[g:] and work[g + n:]: each
-    input value loaded feeds both channels' sums."""
-    zero = work.dtype.type(0)
-    r0, r1, r2, r3 = zero, zero, zero, zero
-    q0, q1, q2, q3 = zero, zero, zero, zero
-    h = g + U(n)
-    for p in range(n):
-        q = U(p)
-        v, u = work[g + q], work[h + q]
-        x0, x1, x2, x3 = work[s0 + q], work[s1 + q], work[s2 + q], work[s3 + q]
-        r0 += v * x0
-        r1 += v * x1
-        r2 += v * x2
-        r3 += v * x3
-        q0 += u * x0
-        q1 += u * x1
-        q2 += u * x2
-        q3 += u * x3
-    return r0, r1, r2, r3, q0, q1, q2, q3
 
 
 @serial(inline="always")
@@ -430,12 +351,12 @@ def _weight_grads(geo, x, x0, g, g0, work, dW, d0, db, db0, scale):
             s3 = U(min(off, e0 - n))
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
             if pair:
-                r = _dot4x2(work, go, n, s0, s1, s2, s3)
+                r = dot4x2(work, go, n, s0, s1, s2, s3)
                 for k in range(min(4, T - t)):
                     dW[U(row + t + k)] += scale * r[k]
                     dW[U(row + T + t + k)] += scale * r[4 + k]
             else:
-                r1 = _dot4(work, go, s0, s1, s2, s3, n)
+                r1 = dot4(work, go, s0, s1, s2, s3, n)
                 for k in range(min(4, T - t)):
                     dW[U(row + t + k)] += scale * r1[k]
             t += 4
