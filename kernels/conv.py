@@ -22,13 +22,17 @@ How each output is computed, and why:
   the vector loop). The WP - WO columns past each row are computed and dropped,
   and the length is rounded up to a whole number of the vector loop's blocks
   (``BLOCK``), so that no element falls to its scalar remainder (LeNet's second
-  layer: 92 -> 96). Four taps
-  share each pass over the output (``_madd4``): a quarter of the loads and stores
-  of the accumulator. The input gradient is the same sum run the other way, for
-  each input tap over four output channels' gradients spread to width WP; each
-  weight gradient is a dot product over p, four taps per pass over the gradient
-  (``_dot4``). The taps are walked by a cursor (``_next_tap``): an integer
-  division per tap cost more than its multiply-adds in LeNet's second layer.
+  layer: 92 -> 96). Four taps and four output channels share each pass of the
+  forward sum (``conv_tiles.madd4x4``; two or one channel for the last ones when
+  O is not a multiple of four): each input value loaded feeds four channels, and
+  each accumulator is loaded and stored once per four taps. The input gradient is
+  the same sum run the other way: for each input tap, eight (then four, then one)
+  output channels' gradients spread to width WP per pass (``madd8``). Each weight
+  gradient is a dot product over p, four taps of two output channels per pass
+  (``dot4x2``; ``dot4`` for an odd last channel). Which loop runs depends only on
+  the shapes, so every result is the same bits on every call. The taps are walked
+  by a cursor (``_next_tap``): an integer division per tap cost more than its
+  multiply-adds in LeNet's second layer.
 * Any other stride: direct loops over output rows, clipped to the input at the
   borders (no padded copy).
 * Batches: the same one-sample loops, sample by sample; a sample's result is the
@@ -61,6 +65,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import serial
+from .conv_tiles import dot4, dot4x2, madd1, madd4, madd4x2, madd4x4, madd8
 
 # Unsigned offsets, as in dense.py: a signed index gets a wraparound check per element.
 U = np.uint64
@@ -121,20 +126,6 @@ def _next_tap(ki, kj, off, KH, KW, hp, wp):
 
 
 @serial(inline="always")
-def _madd4(work, d, s0, s1, s2, s3, a0, a1, a2, a3, n):
-    """work[d + p] += a0·work[s0 + p] + ... + a3·work[s3 + p] for p < n."""
-    for p in range(n):
-        q = U(p)
-        work[d + q] += a0 * work[s0 + q] + a1 * work[s1 + q] + a2 * work[s2 + q] + a3 * work[s3 + q]
-
-
-@serial(inline="always")
-def _madd1(work, d, s0, a0, n):
-    for p in range(n):
-        work[d + U(p)] += a0 * work[s0 + U(p)]
-
-
-@serial(inline="always")
 def _zero(work, start, n):
     zero = work.dtype.type(0)
     for k in range(n):
@@ -176,9 +167,13 @@ def forward_flat(Wt, w0, b, b0, geo, x, x0, out, o0, work):
     if SH == 1 and SW == 1:
         hp, wp, n, e0 = _extended(geo)
         _pad_into(geo, x, x0, work, hp, wp, e0)
-        for o in range(O):
+        _zero(work, e0, O * n)
+        o = 0
+        while o < O:
+            # Channels four (or two, or one) at a time share each pass over the
+            # input: fewer loads per multiply-add than one channel per pass.
+            group = 4 if o + 4 <= O else (2 if o + 2 <= O else 1)
             ext = U(e0 + o * n)
-            _zero(work, ext, n)
             row = w0 + o * T
             t, ki, kj, off = 0, 0, 0, 0
             while t + 4 <= T:
@@ -191,13 +186,22 @@ def forward_flat(Wt, w0, b, b0, geo, x, x0, out, o0, work):
                 s3 = U(off)
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 a = U(row + t)
-                _madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
-                       Wt[a + U(3)], n)  # fmt: skip
+                if group == 4:
+                    madd4x4(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                elif group == 2:
+                    madd4x2(work, ext, n, s0, s1, s2, s3, Wt, a, T)
+                else:
+                    madd4(work, ext, s0, s1, s2, s3, Wt[a], Wt[a + U(1)], Wt[a + U(2)],
+                           Wt[a + U(3)], n)  # fmt: skip
                 t += 4
             while t < T:
-                _madd1(work, ext, U(off), Wt[U(row + t)], n)
+                for k in range(group):
+                    madd1(work, ext + U(k * n), U(off), Wt[U(row + k * T + t)], n)
                 ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
                 t += 1
+            o += group
+        for o in range(O):
+            ext = U(e0 + o * n)
             bias = b[U(b0 + o)]
             for i in range(HO):
                 dst = U(o0 + (o * HO + i) * WO)
@@ -241,14 +245,17 @@ def input_grad_flat(Wt, w0, geo, g, g0, grad_in, i0, work):
         for t in range(T):
             d = U(off)
             o = 0
+            while o + 8 <= O:
+                madd8(work, d, U(e0 + o * n), n, Wt, U(w0 + o * T + t), T)
+                o += 8
             while o + 4 <= O:
                 a = U(w0 + o * T + t)
                 s = U(e0 + o * n)
-                _madd4(work, d, s, s + U(n), s + U(2 * n), s + U(3 * n), Wt[a], Wt[a + U(T)],
-                       Wt[a + U(2 * T)], Wt[a + U(3 * T)], n)  # fmt: skip
+                madd4(work, d, s, s + U(n), s + U(2 * n), s + U(3 * n), Wt[a], Wt[a + U(T)],
+                      Wt[a + U(2 * T)], Wt[a + U(3 * T)], n)  # fmt: skip
                 o += 4
             while o < O:
-                _madd1(work, d, U(e0 + o * n), Wt[U(w0 + o * T + t)], n)
+                madd1(work, d, U(e0 + o * n), Wt[U(w0 + o * T + t)], n)
                 o += 1
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
         for c in range(C):
@@ -287,21 +294,6 @@ def _bias_grad(geo, g, g0, o):
 
 
 @serial(inline="always")
-def _dot4(work, g, s0, s1, s2, s3, n):
-    """Σ_p work[g + p]·work[s_k + p] for k = 0..3: four taps' weight gradients."""
-    zero = work.dtype.type(0)
-    r0, r1, r2, r3 = zero, zero, zero, zero
-    for p in range(n):
-        q = U(p)
-        v = work[g + q]
-        r0 += v * work[s0 + q]
-        r1 += v * work[s1 + q]
-        r2 += v * work[s2 + q]
-        r3 += v * work[s3 + q]
-    return r0, r1, r2, r3
-
-
-@serial(inline="always")
 def _weight_grad_strided(geo, x, x0, g, g0, o, t):
     """dC/dW[o, t] of one sample, t = (c, ki, kj), by the direct loops."""
     _C, H, W, _O, KH, KW, SH, SW, PH, PW, HO, WO = geo
@@ -331,13 +323,20 @@ def _weight_grads(geo, x, x0, g, g0, work, dW, d0, db, db0, scale):
     if SH == 1 and SW == 1:
         _pad_into(geo, x, x0, work, hp, wp, e0)
         _spread_grad(geo, g, g0, work, wp, n, e0)
+    if SH != 1 or SW != 1:
+        for o in range(O):
+            db[U(db0 + o)] += scale * _bias_grad(geo, g, g0, o)
+            for t in range(T):
+                dW[U(d0 + o * T + t)] += scale * _weight_grad_strided(geo, x, x0, g, g0, o, t)
+        return
     for o in range(O):
         db[U(db0 + o)] += scale * _bias_grad(geo, g, g0, o)
+    o = 0
+    while o < O:
+        # Two channels per pass when there are two: each input value loaded serves
+        # both channels' dot products.
+        pair = o + 2 <= O
         row = d0 + o * T
-        if SH != 1 or SW != 1:
-            for t in range(T):
-                dW[U(row + t)] += scale * _weight_grad_strided(geo, x, x0, g, g0, o, t)
-            continue
         go = U(e0 + o * n)
         t, ki, kj, off = 0, 0, 0, 0
         while t < T:
@@ -351,10 +350,17 @@ def _weight_grads(geo, x, x0, g, g0, work, dW, d0, db, db0, scale):
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
             s3 = U(min(off, e0 - n))
             ki, kj, off = _next_tap(ki, kj, off, KH, KW, hp, wp)
-            r = _dot4(work, go, s0, s1, s2, s3, n)
-            for k in range(min(4, T - t)):
-                dW[U(row + t + k)] += scale * r[k]
+            if pair:
+                r = dot4x2(work, go, n, s0, s1, s2, s3)
+                for k in range(min(4, T - t)):
+                    dW[U(row + t + k)] += scale * r[k]
+                    dW[U(row + T + t + k)] += scale * r[4 + k]
+            else:
+                r1 = dot4(work, go, s0, s1, s2, s3, n)
+                for k in range(min(4, T - t)):
+                    dW[U(row + t + k)] += scale * r1[k]
             t += 4
+        o += 2 if pair else 1
 
 
 @serial(inline="always")

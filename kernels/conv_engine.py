@@ -14,7 +14,12 @@ row: a row's result never depends on its place in X or on X's alignment. Per-sam
 SGD (``fit_sgd_conv``) updates each layer as it goes back; minibatch training with
 any optimizer (``fit_minibatch_conv``) sums the samples' gradients in sample order,
 then takes one optimizer step. Measured on LeNet-5 (float32, one thread), a sample
-costs about the same either way.
+costs about the same either way: calling the two engines directly on 1,024
+samples gave 83.5 µs (batch 64) against 82.1 µs (per sample), so the kernels a
+sample runs, not the accumulation, set the cost. With the multi-channel loops
+of ``conv_tiles`` (CPU time per sample, medians of two runs on a shared
+two-core machine): batch 64 95.3/81.5 -> 77.0/67.3 µs, per sample
+91.6/91.0 -> 74.2/74.8 µs, PyTorch eager at batch 64 87.3/85.1 µs.
 
 Dropout's masks come from a counter-based generator (SplitMix64's finaliser) keyed
 by the call's ``seed``, the epoch, the sample's position in it and the unit, so that
