@@ -34,7 +34,7 @@ from ..codes import AVGPOOL2D, CONV2D, DENSE, DROPOUT, FLATTEN, MAXPOOL2D
 from . import activations, conv, dense, losses, optimizers
 from .activations import copy_flat
 from .config import bare, serial
-from .engine import ZERO, _arena, _close_epoch
+from .engine import ZERO, _arena, _close_epoch, _close_epoch_opt
 from .optimizers import optimizer_step
 
 U = np.uint64
@@ -104,10 +104,12 @@ def _forward(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, mas
 
 @serial(inline="always")
 def _backward(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, mask, work, lr,
-              grad_a, grad_b, lowest):  # fmt: skip
+              grads, accumulate, grad_a, grad_b, lowest):  # fmt: skip
     """Back through layers last .. ``lowest`` (the first with parameters), from the
     loss gradient in ``grad_a``; each layer with parameters computes its input
-    gradient with the weights forward used, then takes its SGD step."""
+    gradient with the weights forward used, then takes its SGD step of rate ``lr``,
+    or, when ``accumulate`` (a minibatch), adds its gradient into ``grads`` (laid out
+    as ``params``) and leaves the weights as they are."""
     use_a = True
     for i in range(kinds.size - 1, lowest - 1, -1):
         g = grad_a if use_a else grad_b
@@ -119,62 +121,28 @@ def _backward(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, ma
         if kind == DENSE:
             w = p_off[i]
             m = n_out[i - 1] if i > 0 else xs.size
-            if i == lowest:
+            if accumulate:
+                dense.backward_acc_flat(params, w, n, m, src, s0, g, 0, grads, w, grads,
+                                        w + n * m, gin, 0, i != lowest)  # fmt: skip
+            elif i == lowest:
                 dense.update_flat(params, w, params, w + n * m, n, m, src, s0, g, 0, lr)
             else:
                 dense.backward_sgd_flat(params, w, params, w + n * m, n, m, src, s0, g, 0, lr,
                                         gin, 0)  # fmt: skip
-                use_a = not use_a
+            use_a = not use_a
         elif kind == CONV2D:
             geo = _geo(cfg, i)
             w = p_off[i]
             b = w + geo[3] * geo[0] * geo[4] * geo[5]
-            if i == lowest:
+            if accumulate:
+                if i != lowest:
+                    conv.input_grad_flat(params, w, geo, g, 0, gin, 0, work)
+                conv.weight_grad_acc_flat(geo, src, s0, g, 0, grads, w, grads, b, work)
+            elif i == lowest:
                 conv.update_flat(params, w, params, b, geo, src, s0, g, 0, lr, work)
             else:
                 conv.backward_sgd_flat(params, w, params, b, geo, src, s0, g, 0, lr, gin, 0,
                                        work)  # fmt: skip
-                use_a = not use_a
-        elif kind == MAXPOOL2D:
-            conv.maxpool_backward_flat(_pgeo(cfg, i), g, 0, argmax, a_off[i], gin, 0)
-            use_a = not use_a
-        elif kind == AVGPOOL2D:
-            conv.avgpool_backward_flat(_pgeo(cfg, i), g, 0, gin, 0)
-            use_a = not use_a
-        elif kind == DROPOUT:
-            if hyp[i, 0] != 0:
-                for j in range(n):
-                    g[U(j)] *= mask[U(a_off[i] + j)]
-        elif kind != FLATTEN:
-            activations.backward_flat(kind, acts, a_off[i], g, ZERO, g, ZERO, n, hyp[i, 0])
-
-
-@serial(inline="always")
-def _backward_acc(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, mask, work,
-                  grads, grad_a, grad_b, lowest):  # fmt: skip
-    """``_backward`` for a minibatch: each layer with parameters adds its gradient
-    into ``grads`` (laid out as ``params``) and leaves the weights as they are."""
-    use_a = True
-    for i in range(kinds.size - 1, lowest - 1, -1):
-        g = grad_a if use_a else grad_b
-        gin = grad_b if use_a else grad_a
-        kind = kinds[i]
-        src = xs if i == 0 else acts
-        s0 = 0 if i == 0 else a_off[i - 1]
-        n = n_out[i]
-        if kind == DENSE:
-            w = p_off[i]
-            m = n_out[i - 1] if i > 0 else xs.size
-            dense.backward_acc_flat(params, w, n, m, src, s0, g, 0, grads, w, grads, w + n * m,
-                                    gin, 0, i != lowest)  # fmt: skip
-            use_a = not use_a
-        elif kind == CONV2D:
-            geo = _geo(cfg, i)
-            w = p_off[i]
-            b = w + geo[3] * geo[0] * geo[4] * geo[5]
-            if i != lowest:
-                conv.input_grad_flat(params, w, geo, g, 0, gin, 0, work)
-            conv.weight_grad_acc_flat(geo, src, s0, g, 0, grads, w, grads, b, work)
             use_a = not use_a
         elif kind == MAXPOOL2D:
             conv.maxpool_backward_flat(_pgeo(cfg, i), g, 0, argmax, a_off[i], gin, 0)
@@ -276,8 +244,9 @@ def _epochs(kinds, n_out, p_off, a_off, cfg, hyp, params, xf, m, yf, order, lear
             if not np.isfinite(loss):
                 break
             losses.loss_grad_flat(loss_kind, yf, s * k, acts, a_off[last], k, 1.0, grad_a, ZERO)
+            # Per-sample SGD steps as it goes: no gradient buffer (an empty one).
             _backward(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, mask, work,
-                      lr, grad_a, grad_b, lowest)  # fmt: skip
+                      lr, params[:0], False, grad_a, grad_b, lowest)  # fmt: skip
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
     return n_epochs
@@ -355,8 +324,8 @@ def _minibatch_epochs(kinds, n_out, p_off, a_off, cfg, hyp, params, xf, m, yf, o
                     break
                 losses.loss_grad_flat(loss_kind, yf, s * k, acts, a_off[last], k, scale, grad_a,
                                       ZERO)  # fmt: skip
-                _backward_acc(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax,
-                              mask, work, grads, grad_a, grad_b, lowest)  # fmt: skip
+                _backward(kinds, n_out, p_off, a_off, cfg, hyp, params, xs, acts, argmax, mask,
+                          work, 0.0, grads, True, grad_a, grad_b, lowest)  # fmt: skip
             if not np.isfinite(total):
                 break
             if l2 > 0:  # l2·W on the weights; biases are not regularised
@@ -371,11 +340,7 @@ def _minibatch_epochs(kinds, n_out, p_off, a_off, cfg, hyp, params, xf, m, yf, o
             step[0] += 1
             optimizer_step(opt_kind, params, grads, state_a, state_b, learning_rates[e], hyper,
                            step[0])  # fmt: skip
-        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
-            # The optimizer goes back to the same moment as the weights.
-            if stateful:
-                copy_flat(snapshot, size, state_a, ZERO, size)
-                copy_flat(snapshot, 2 * size, state_b, ZERO, size)
-            step[0] = step0
+        if not _close_epoch_opt(total, e, n, params, snapshot, epoch_loss, stateful, state_a,
+                                state_b, step, step0):  # fmt: skip
             return e
     return n_epochs

@@ -158,6 +158,22 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
     return True
 
 
+@serial(inline="always")
+def _close_epoch_opt(total, e, n, params, snapshot, epoch_loss, stateful, state_a, state_b,
+                     step, step0):  # fmt: skip
+    """``_close_epoch`` for training with an optimizer: on a failed epoch the
+    optimizer's buffers (``snapshot``'s second and third thirds, when ``stateful``) and
+    its step count go back to the same moment as the weights."""
+    if _close_epoch(total, e, n, params, snapshot, epoch_loss):
+        return True
+    size = params.size
+    if stateful:
+        copy_flat(snapshot, size, state_a, ZERO, size)
+        copy_flat(snapshot, 2 * size, state_b, ZERO, size)
+    step[0] = step0
+    return False
+
+
 def fit_sgd(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order, learning_rate,
             loss_kind, epoch_loss, snapshot, stop):  # fmt: skip
     """Per-sample SGD over ``order.shape[0]`` epochs; row e of ``order`` is epoch e's

@@ -21,7 +21,7 @@ from .engine import (
     _arena,
     _bias_activation,
     _block,
-    _close_epoch,
+    _close_epoch_opt,
     _first_dense,
     _transpose,
     _weights,
@@ -231,11 +231,7 @@ def _minibatch_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, X, Y, order
                     i -= 1
             count = (size + STEP_RANGE - 1) // STEP_RANGE
             _phase(STEP, 0, count, net, G, Gin, rows, B, l2, opt_kind, lr, step[0], threads)
-        if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
-            # The optimizer goes back to the same moment as the weights.
-            if stateful:
-                copy_flat(snapshot, size, state_a, ZERO, size)
-                copy_flat(snapshot, 2 * size, state_b, ZERO, size)
-            step[0] = step0
+        if not _close_epoch_opt(total, e, n, params, snapshot, epoch_loss, stateful, state_a,
+                                state_b, step, step0):  # fmt: skip
             return e
     return n_epochs
