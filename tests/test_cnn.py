@@ -170,11 +170,9 @@ def test_whole_cnn_gradient_by_central_differences(rng):
 
 
 # -- PyTorch -------------------------------------------------------------------------
-def test_per_sample_sgd_matches_torch(rng, measured):
-    torch = pytest.importorskip("torch")
+def _torch_net(torch, net):
+    """``_net()`` in PyTorch (float64), starting from ``net``'s weights."""
     nn = torch.nn
-    net = _net()
-    X, y = _data(rng, 8)
     model = nn.Sequential(
         nn.Conv2d(2, 3, 3, padding="same"), nn.Tanh(), nn.MaxPool2d(2),
         nn.Conv2d(3, 4, (2, 3), stride=2, padding=1), nn.Sigmoid(), nn.AvgPool2d(2, stride=1),
@@ -185,6 +183,15 @@ def test_per_sample_sgd_matches_torch(rng, measured):
             if hasattr(mine, "weights"):
                 layer.weight.copy_(torch.from_numpy(mine.weights.copy()))
                 layer.bias.copy_(torch.from_numpy(mine.bias.copy()))
+    return model
+
+
+def test_per_sample_sgd_matches_torch(rng, measured):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    net = _net()
+    X, y = _data(rng, 8)
+    model = _torch_net(torch, net)
     opt = torch.optim.SGD(model.parameters(), lr=0.2)
     for _ in range(2):
         for s in range(len(X)):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_cnn import _data, _net
+from test_cnn import _data, _net, _torch_net
 
 import fastnn as fn
 from fastnn.codes import ADAM, SGD
@@ -146,16 +146,7 @@ def test_minibatch_steps_match_torch(rng, case, measured):
     name, torch_name, settings, l2 = case
     net = _net()
     X, y = _data(rng, 10)
-    model = nn.Sequential(
-        nn.Conv2d(2, 3, 3, padding="same"), nn.Tanh(), nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, (2, 3), stride=2, padding=1), nn.Sigmoid(), nn.AvgPool2d(2, stride=1),
-        nn.Flatten(), nn.Dropout(0.0), nn.Linear(8, 3),
-    ).double()  # fmt: skip
-    with torch.no_grad():
-        for layer, mine in zip(model, net.layers, strict=True):
-            if hasattr(mine, "weights"):
-                layer.weight.copy_(torch.from_numpy(mine.weights.copy()))
-                layer.bias.copy_(torch.from_numpy(mine.bias.copy()))
+    model = _torch_net(torch, net)
     lr = 0.05
     opt = getattr(torch.optim, torch_name)(model.parameters(), lr=lr, **settings)
     weights = [p for p in model.parameters() if p.dim() > 1]
