@@ -34,7 +34,7 @@ from ..codes import AVGPOOL2D, CONV2D, DENSE, DROPOUT, FLATTEN, MAXPOOL2D
 from . import activations, conv, dense, losses, optimizers
 from .activations import copy_flat
 from .config import bare, serial
-from .engine import ZERO, _arena, _close_epoch, _close_epoch_opt
+from .engine import ZERO, _arena, _close_epoch, _close_epoch_opt, _open_epoch_opt
 from .optimizers import optimizer_step
 
 U = np.uint64
@@ -213,18 +213,25 @@ def fit_sgd_conv(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order
                    buf[at[5] : at[5] + sizes[5]], argmax)  # fmt: skip
 
 
+@serial(inline="always")
+def _sizes(kinds, n_out, p_off, a_off):
+    """The last layer, the output width, the activations of one sample and the first
+    layer with parameters (the lowest that backward reaches)."""
+    last = kinds.size - 1
+    k = n_out[last]
+    lowest = 0
+    while p_off[lowest] < 0:
+        lowest += 1
+    return last, k, a_off[last] + k, lowest
+
+
 @bare
 def _epochs(kinds, n_out, p_off, a_off, cfg, hyp, params, xf, m, yf, order, learning_rate,
             loss_kind, seed, epoch_loss, snapshot, stop, xs, acts, mask, grad_a, grad_b, work,
             argmax):  # fmt: skip
     """``fit_sgd_conv``'s epochs, on buffers it allocated."""
     lr = params.dtype.type(learning_rate)
-    last = kinds.size - 1
-    k = n_out[last]
-    n_acts = a_off[last] + k
-    lowest = 0
-    while p_off[lowest] < 0:
-        lowest += 1
+    last, k, n_acts, lowest = _sizes(kinds, n_out, p_off, a_off)
     n_epochs, n = order.shape
     for e in range(n_epochs):
         copy_flat(params, ZERO, snapshot, ZERO, params.size)
@@ -285,22 +292,14 @@ def _minibatch_epochs(kinds, n_out, p_off, a_off, cfg, hyp, params, xf, m, yf, o
                       argmax, grads):  # fmt: skip
     """``fit_minibatch_conv``'s epochs, on buffers it allocated."""
     dt = params.dtype.type
-    last = kinds.size - 1
-    k = n_out[last]
-    n_acts = a_off[last] + k
-    lowest = 0
-    while p_off[lowest] < 0:
-        lowest += 1
+    last, k, n_acts, lowest = _sizes(kinds, n_out, p_off, a_off)
     n_epochs, n = order.shape
     B = min(batch, n)
     size = params.size
     stateful = opt_kind != optimizers.SGD  # plain SGD's state buffers stay unused
     decay = dt(l2)
     for e in range(n_epochs):
-        copy_flat(params, ZERO, snapshot, ZERO, size)
-        if stateful:
-            copy_flat(state_a, ZERO, snapshot, size, size)
-            copy_flat(state_b, ZERO, snapshot, 2 * size, size)
+        _open_epoch_opt(params, snapshot, stateful, state_a, state_b)
         step0 = step[0]
         total = 0.0
         for start in range(0, n, B):

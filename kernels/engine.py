@@ -159,6 +159,17 @@ def _close_epoch(total, e, n, params, snapshot, epoch_loss):
 
 
 @serial(inline="always")
+def _open_epoch_opt(params, snapshot, stateful, state_a, state_b):
+    """Keep the weights and, when ``stateful``, both optimizer buffers in ``snapshot``
+    (in that order) at an epoch's start, for ``_close_epoch_opt``."""
+    size = params.size
+    copy_flat(params, ZERO, snapshot, ZERO, size)
+    if stateful:
+        copy_flat(state_a, ZERO, snapshot, size, size)
+        copy_flat(state_b, ZERO, snapshot, 2 * size, size)
+
+
+@serial(inline="always")
 def _close_epoch_opt(total, e, n, params, snapshot, epoch_loss, stateful, state_a, state_b,
                      step, step0):  # fmt: skip
     """``_close_epoch`` for training with an optimizer: on a failed epoch the

@@ -16,13 +16,13 @@ from . import optimizers
 from .activations import activation_backward, activation_forward, copy_flat
 from .config import parallel, serial
 from .engine import (
-    ZERO,
     _add_scaled,
     _arena,
     _bias_activation,
     _block,
     _close_epoch_opt,
     _first_dense,
+    _open_epoch_opt,
     _transpose,
     _weights,
     _widest,
@@ -163,10 +163,7 @@ def _minibatch_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, X, Y, order
     size = params.size
     stateful = opt_kind != optimizers.SGD  # plain SGD's state buffers stay unused
     for e in range(n_epochs):
-        copy_flat(params, ZERO, snapshot, ZERO, size)
-        if stateful:
-            copy_flat(state_a, ZERO, snapshot, size, size)
-            copy_flat(state_b, ZERO, snapshot, 2 * size, size)
+        _open_epoch_opt(params, snapshot, stateful, state_a, state_b)
         step0 = step[0]
         lr = learning_rates[e]
         total = 0.0
