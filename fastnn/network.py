@@ -563,7 +563,6 @@ class Network:
         p = self._plan
         snapshot = np.empty_like(self.params)
         epoch_loss = np.empty(order.shape[0])
-        # Per-sample SGD runs on one thread, so its result never depends on the count.
         args = (*p.arrays, self.params, X, Y, order, learning_rate, self._loss_kind)
         block = sgd_block(p)
         if planning.is_spatial(p):
@@ -573,10 +572,12 @@ class Network:
             block = 1
         elif block > 1:
             run = functools.partial(self._ops.fit_sgd_blocked, *args, block, epoch_loss, snapshot)
+            if self.backend == "numba":
+                # First-layer products as tasks on Numba's threads: same bits at any count.
+                run = numba_threads(self._threads_for(block), run)
         else:
             run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
-        # Only the blocked loop and the twin call BLAS. Setting a limit costs tens of
-        # µs, more than a small network's whole fit, so the others go without.
+        # Only the blocked loop and the twin call BLAS; a limit costs tens of µs.
         calls_blas = block > 1 or self.backend != "numba"
         with blas_threads(1) if calls_blas else contextlib.nullcontext():
             completed = self._call(run, order, done)

@@ -3,12 +3,14 @@
 Minibatch training cuts each layer's products into tasks of fixed shape, each a
 single-threaded BLAS call, and runs them on Numba's threads (``numba_threads``);
 predict splits its rows across Python threads. Either way a result is the same bits
-at any thread count, so the count is free to follow the load. Per-sample SGD always
-runs on one thread. Every kernel releases the GIL and may be called from several
-Python threads at once (Numba's ``omp`` and ``tbb`` threading layers allow that;
-its ``workqueue`` layer, used only when neither is installed, does not). A fit on
-one thread starts no Numba thread pool; once one has, a process forked from this one
-trains on one thread (GNU OpenMP is not fork-safe), with the same results.
+at any thread count, so the count is free to follow the load. Per-sample SGD steps
+from sample to sample on one thread; on a wide first layer, that layer's products
+run as tasks on Numba's threads, with the same bits at any count. Every kernel
+releases the GIL and may be called from several Python threads at once (Numba's
+``omp`` and ``tbb`` threading layers allow that; its ``workqueue`` layer, used only
+when neither is installed, does not). A fit on one thread starts no Numba thread
+pool; once one has, a process forked from this one trains on one thread (GNU OpenMP
+is not fork-safe), with the same results.
 
 A thread that waits for one on a busy core holds up the step: when another process
 holds one of the cores, BLAS's spinning threads made two threads many times slower

@@ -18,6 +18,7 @@ from .activations import (
     tanh_backward,
     tanh_forward,
 )
+from .blocked import fit_sgd_blocked
 from .conv import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -40,7 +41,7 @@ from .dense import (
     dense_weight_grad,
     sgd_update,
 )
-from .engine import fit_sgd, fit_sgd_blocked, forward_batch
+from .engine import fit_sgd, forward_batch
 from .fullbatch import fullbatch_loss_grad
 from .losses import (
     batch_loss,

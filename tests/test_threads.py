@@ -69,3 +69,29 @@ def test_default_follows_an_outer_blas_limit():
     net = fn.Network([fn.Dense(2, 1)])
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         assert net.n_threads == 1
+
+
+def test_blocked_per_sample_sgd_on_two_threads_is_the_same_bits(monkeypatch):
+    """A wide first layer's products run as tasks on Numba's threads: the weights
+    are the same bits at one and two threads, and on a repeat at two."""
+    numba = __import__("pytest").importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        __import__("pytest").skip("Numba has one thread here")
+    from fastnn import network
+    from fastnn.plan import sgd_block
+
+    monkeypatch.setattr(network, "idle_cores", lambda: 2)  # a busy CI core must not matter
+    rng = np.random.default_rng(5)
+    X = rng.random((300, 200)).astype(np.float32)  # 300: four blocks and a short one
+    y = rng.integers(0, 3, 300)
+    results = []
+    for threads in (1, 2, 2):
+        layers = [fn.Dense(200, 384), fn.Tanh(), fn.Dense(384, 3)]  # 3 tasks a product
+        net = fn.Network(layers, loss="cross_entropy", dtype=np.float32, seed=0,
+                         threads=threads)  # fmt: skip
+        assert net._threads_for(sgd_block(net._plan)) == threads
+        net.fit(X, y, epochs=2, shuffle=True)
+        results.append(net.params.copy())
+    assert np.all(np.isfinite(results[0])) and not np.array_equal(results[0], net.params * 0)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[1], results[2])

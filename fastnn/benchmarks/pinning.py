@@ -104,7 +104,7 @@ def describe_threads(report: dict[str, Any]) -> str:
     lines = [
         f"requested: {report['requested']}",
         f"numba: {report['numba']} (NUMBA_NUM_THREADS={report['numba_max']}; fastnn's "
-        "kernels are serial, per-sample SGD runs on one thread)",
+        "task-parallel kernels run on this many threads)",
         f"BLAS: {libs(report['blas']) or 'none found by threadpoolctl'}",
     ]
     if report["openmp"]:

@@ -125,8 +125,9 @@ def run(
     quick : bool
         Small sizes and 3 repeats: a sanity run, not a measurement.
     threads : int, optional
-        Threads for every runtime (default: every core). fastnn's per-sample SGD always
-        runs on one; its minibatch training and predict, and every peer, use them.
+        Threads for every runtime (default: every core). fastnn's per-sample SGD steps
+        on one, with a wide first layer's products on them; its minibatch training and
+        predict, and every peer, use them.
     families : sequence of str, optional
         Run only these families of ``FAMILIES`` (default: all).
     log : callable(str), optional

@@ -31,6 +31,10 @@ def persample_workload(
         "fastnn": lambda: peers.fastnn.FastnnFit(
             "fastnn", arch, init, X, Y, fit, backend="numba", threads=threads, epochs=1
         ),
+        # fastnn on one thread whatever ``threads`` is: what its threads gain.
+        "fastnn-1t": lambda: peers.fastnn.FastnnFit(
+            "fastnn-1t", arch, init, X, Y, fit, backend="numba", threads=1, epochs=1
+        ),
         "fastnn-numpy": lambda: peers.fastnn.FastnnFit(
             "fastnn-numpy", arch, init, X, Y, fit, backend="numpy", threads=threads, epochs=1
         ),

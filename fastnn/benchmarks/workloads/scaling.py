@@ -18,8 +18,6 @@ def scaling_workload(hidden: int, size: str = "full", threads: int = 1) -> Workl
 
     Wider layers get fewer samples, so every run does about the same work.
     """
-    s = sizes_of(size)
-    n = int(min(s.scaling_max, max(s.scaling_min, s.scaling_budget // hidden)))
     return persample_workload(
         size,
         threads,
@@ -27,10 +25,33 @@ def scaling_workload(hidden: int, size: str = "full", threads: int = 1) -> Workl
         name=f"scaling-784-{hidden}-10",
         group=f"scaling-784-{hidden}-10",
         systems=("fastnn", "numpy-tuned", "torch", "jax"),
-        n=n,
+        n=_samples(hidden, size),
+    )
+
+
+def _samples(hidden: int, size: str) -> int:
+    """Samples for width ``hidden``: fewer for wider layers, about the same work."""
+    s = sizes_of(size)
+    return int(min(s.scaling_max, max(s.scaling_min, s.scaling_budget // hidden)))
+
+
+def threads_workload(size: str = "full", threads: int = 2) -> Workload:
+    """Exact per-sample SGD on ``threads`` cores against one: 784-1024-10, whose first
+    layer's products run as tasks on the cores (``fastnn-1t``: fastnn on one thread;
+    the weights are the same bits)."""
+    return persample_workload(
+        size,
+        threads,
+        hidden=1024,
+        name="threads-784-1024-10",
+        group="threads-784-1024-10",
+        systems=("fastnn", "fastnn-1t", "numpy-tuned", "torch", "jax"),
+        n=_samples(1024, size),
     )
 
 
 def workloads(size: str = "full", threads: int = 1) -> list[Workload]:
-    """This family's workloads at ``size`` (see ``SIZE_TABLE``) on ``threads`` threads."""
-    return [scaling_workload(h, size, threads) for h in scaling_sizes(size)]
+    """This family's workloads at ``size`` (see ``SIZE_TABLE``) on ``threads`` threads,
+    and with several threads, per-sample SGD on them against one."""
+    rows = [scaling_workload(h, size, threads) for h in scaling_sizes(size)]
+    return rows + ([threads_workload(size, threads)] if threads > 1 else [])
