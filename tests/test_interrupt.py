@@ -117,3 +117,44 @@ def test_a_fit_in_the_worker_thread_equals_one_inline(monkeypatch, kw):
     (a, history_a), (b, history_b) = nets
     assert history_a == history_b
     assert np.array_equal(a.params, b.params)
+
+
+def test_worker_threads_are_kept_and_reused():
+    """A long call runs on a kept worker thread (a parallel region from a new thread
+    each time builds a new OpenMP team): calls one after another share one worker,
+    and concurrent calls get one each, every result going to its own caller."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastnn import interrupt
+
+    def workers() -> set[int]:
+        return {t.ident for t in threading.enumerate() if t.name == "fastnn-fit"}
+
+    seen = set()
+
+    def run(stop):
+        seen.add(threading.get_ident())
+        return int(stop[0]) + 7
+
+    for _ in range(5):
+        assert interrupt.call(run, threaded=True) == (7, False)
+    assert len(seen) == 1 and seen <= workers()
+
+    def slow(value):
+        def run(stop):
+            time.sleep(0.05)
+            return value
+
+        return interrupt.call(run, threaded=True)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        assert list(pool.map(slow, range(3))) == [(v, False) for v in range(3)]
+    assert len(workers()) >= 3
+
+    def fail(stop):
+        raise ValueError("from the worker")
+
+    with pytest.raises(ValueError, match="from the worker"):
+        interrupt.call(fail, threaded=True)
+    assert interrupt.call(run, threaded=True) == (7, False)  # the worker lives on
