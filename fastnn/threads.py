@@ -78,17 +78,29 @@ def _running_threads(task_dir: str) -> int:
 def idle_cores() -> int:
     """The cores that no other process is running on at this moment (at least 1).
 
-    Linux's count of running threads (/proc/loadavg) less this process's own: a
-    snapshot, taken when a fit or predict starts. Elsewhere: ``available_cores()``.
+    Linux's count of running threads (/proc/loadavg) less this process's own. Each of
+    three snapshots counts this process's running threads just before and just after
+    reading the total, and keeps the larger count (one of its threads that goes to
+    sleep in between would pass for another process); the fewest others any snapshot
+    sees is taken, so a thread that runs for an instant (a kernel worker) does not
+    cost a fit its threads, while a process that keeps a core busy shows in all
+    three. Elsewhere: ``available_cores()``.
     """
     cores = available_cores()
     try:
-        with open("/proc/loadavg", "rb") as f:
-            running = int(f.read().split()[3].split(b"/")[0])
-        others = running - _running_threads(f"/proc/{os.getpid()}/task")
+        others = min(_other_running() for _ in range(3))
     except (OSError, ValueError, IndexError):
         return cores
     return max(1, min(cores, (os.cpu_count() or cores) - others))
+
+
+def _other_running() -> int:
+    """Running threads outside this process, in one snapshot (see ``idle_cores``)."""
+    tasks = f"/proc/{os.getpid()}/task"
+    before = _running_threads(tasks)
+    with open("/proc/loadavg", "rb") as f:
+        running = int(f.read().split()[3].split(b"/")[0])
+    return running - max(before, _running_threads(tasks))
 
 
 def _controller():
