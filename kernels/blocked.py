@@ -9,16 +9,17 @@ one rank-K update at the block's end. Every sample still sees the weights left b
 all samples before it: this is per-sample SGD, exactly, but W₀ is read once per
 block instead of once per sample.
 
-The block's products are cut into tasks of ``UNITS`` rows of W₀, each a
-single-threaded BLAS call of a fixed shape, as in minibatch training: on several
-threads the tasks are shared out and the result is the same bits as on one. Only
-the products of the first layer run on several threads; the steps from sample to
-sample stay on one, in order, as per-sample SGD requires.
+The products are register tiles of ``simd.row_tile`` (the kernel predict runs on):
+every element is one fused multiply-add per term, in a fixed order, so its bits
+depend on neither the heap nor the tile it falls in, and the update is applied to
+W₀ as each tile finishes (W = fma(-lr, Σ, W)), with no second pass. The block is
+kept twice: rows of samples (``xb``, for the update and the Gram matrix) and its
+transpose (``xbt``, K padded to a whole tile, for the outputs W₀·Xbᵀ).
 
-The block's first-layer outputs and output gradients, K × h each, are kept as
-column panels: units a .. b of all K samples are one contiguous (K, b - a) panel
-starting at a·K, the very shape a task's product reads or writes. So no task
-copies or transposes, and a sample's units are b - a contiguous values per panel.
+The products are cut into tasks of ``UNITS`` rows of W₀, as in minibatch training:
+on several threads the tasks are shared out, and the result is the same bits as on
+one. Only the products of the first layer run on several threads; the steps from
+sample to sample stay on one, in order, as per-sample SGD requires.
 """
 
 from __future__ import annotations
@@ -28,67 +29,118 @@ import numpy as np
 
 from . import losses
 from .activations import copy_flat
-from .config import bare_ordered, ordered, parallel, serial
-from .engine import (
-    ZERO,
-    U,
-    _backward_sample,
-    _close_epoch,
-    _forward_sample,
-    _sample_buffers,
-    _weights,
-)
+from .config import bare_ordered, ordered, parallel
+from .dense import tile_units
+from .engine import ZERO, U, _backward_sample, _close_epoch, _forward_sample, _sample_buffers
 from .minibatch import UNITS
+from .simd import (
+    TILE_ROWS,
+    VECTOR_BYTES,
+    fma,
+    tile_full,
+    tile_full_1,
+    tile_full_update,
+    tile_full_update_1,
+    tile_one,
+    tile_one_1,
+    tile_one_update,
+    tile_one_update_1,
+)
 
-FORWARD = 0  # task 0: the Gram matrix Xb·Xbᵀ (the odd size, first); then panels of P
-UPDATE = 1  # rows of W₀ -= lr·Gbᵀ·Xb and of b₀ -= lr·Σ Gb
+FORWARD = 0  # task 0: the Gram matrix Xb·Xbᵀ (the odd size, first); then rows of W₀·Xbᵀ + b₀
+UPDATE = 1  # rows of W₀ -= lr·Gᵀ·Xb and of b₀ -= lr·Σ G
+STRIP = 64  # inputs per strip of the block's transpose
 
 
-@serial(inline="always")
-def _panel(buf, a, b, kb):
-    """Units a .. b of a block's K × h column-panel matrix (see the module)."""
-    return buf[a * kb : b * kb].reshape((kb, b - a))
+@ordered
+def _rows(xf, x0, xs, k, wt, width, out, o0, rows):
+    """out[o0 + r·width + u] = Σ_j xf[x0 + r·xs + j]·wt[j·width + u], j < k in order,
+    for r < ``rows`` and u < ``width`` (a multiple of one vector): ``dense.dense_rows``
+    with a one-vector tile for a width that is not a whole number of tiles."""
+    lanes = VECTOR_BYTES // out.itemsize
+    step = tile_units(out)
+    full = width // step * step
+    r = 0
+    while r + TILE_ROWS <= rows:
+        for u in range(0, full, step):
+            tile_full(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
+        for u in range(full, width, lanes):
+            tile_full_1(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
+        r += TILE_ROWS
+    while r < rows:
+        for u in range(0, full, step):
+            tile_one(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
+        for u in range(full, width, lanes):
+            tile_one_1(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
+        r += 1
 
 
-@serial
-def _task(op, c, W0, b0, Xb, pre, gb, gram, D, lr):
-    """Task ``c`` of phase ``op`` on units c·UNITS onwards of the first layer. Tasks
-    of one phase write disjoint parts and read only what earlier phases wrote."""
-    h, m = W0.shape
-    kb = Xb.shape[0]
+@ordered
+def _update_rows(gt, kp, xb, m, kb, W, a, b, lr):
+    """W[r] = fma(-lr, Σ_t gt[r·kp + t]·xb[t], W[r]) for rows a ≤ r < b of the flat
+    (h, m) W, the sum over t < kb in order; whole tiles, then one-vector tiles, then
+    the last columns one at a time, each sum in the same order."""
+    lanes = VECTOR_BYTES // W.itemsize
+    step = tile_units(W)
+    full = m // step * step
+    ones = full + (m - full) // lanes * lanes
+    r = a
+    while r + TILE_ROWS <= b:
+        for u in range(0, full, step):
+            tile_full_update(gt, r * kp, kp, xb, u, m, W, r * m + u, m, kb, lr)
+        for u in range(full, ones, lanes):
+            tile_full_update_1(gt, r * kp, kp, xb, u, m, W, r * m + u, m, kb, lr)
+        r += TILE_ROWS
+    while r < b:
+        for u in range(0, full, step):
+            tile_one_update(gt, r * kp, kp, xb, u, m, W, r * m + u, m, kb, lr)
+        for u in range(full, ones, lanes):
+            tile_one_update_1(gt, r * kp, kp, xb, u, m, W, r * m + u, m, kb, lr)
+        r += 1
+    zero = W.dtype.type(0)
+    for r in range(a, b):
+        for c in range(ones, m):
+            acc = zero
+            for t in range(kb):
+                acc = fma(gt[r * kp + t], xb[t * m + c], acc)
+            W[r * m + c] = fma(-lr, acc, W[r * m + c])
+
+
+@ordered
+def _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr):
+    """Task ``c`` of phase ``op`` on rows c·UNITS onwards of the first layer (W: its
+    flat weights). Tasks of one phase write disjoint parts and read only what
+    earlier phases wrote."""
+    h = b0.size
     if op == FORWARD and c == 0:
-        np.dot(Xb, Xb.T, gram)
+        _rows(xb, 0, m, m, xbt, kp, gram, 0, kp)
         return
     a = (np.int64(c) - (op == FORWARD)) * UNITS  # a prange index may be unsigned
     b = min(h, a + UNITS)
     if op == FORWARD:
-        P = _panel(pre, a, b, kb)
-        np.dot(Xb, W0[a:b].T, P)
-        for t in range(kb):
-            for r in range(b - a):
-                P[t, r] += b0[a + r]
+        _rows(W, a * m, m, m, xbt, kp, pt, a * kp, b - a)
+        for r in range(a, b):
+            for t in range(kb):
+                pt[r * kp + t] += b0[r]
         return
-    G = _panel(gb, a, b, kb)
-    np.dot(G.T, Xb, D[a:b])
-    for r in range(b - a):
-        acc = W0.dtype.type(0)
+    _update_rows(gt, kp, xb, m, kb, W, a, b, lr)
+    for r in range(a, b):
+        acc = W.dtype.type(0)
         for t in range(kb):
-            acc += G[t, r]
-        b0[a + r] -= lr * acc
-        for col in range(m):
-            W0[a + r, col] -= lr * D[a + r, col]
+            acc += gt[r * kp + t]
+        b0[r] -= lr * acc
 
 
 @parallel
-def _phase(op, count, W0, b0, Xb, pre, gb, gram, D, lr, threads):
+def _phase(op, count, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr, threads):
     """Tasks 0 .. count-1 of phase ``op``: shared out on several threads (taken one
     at a time, see ``fastnn.threads.numba_threads``), or in order on one."""
     if count > 1 and threads > 1:
         for c in numba.prange(count):
-            _task(op, c, W0, b0, Xb, pre, gb, gram, D, lr)
+            _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr)
     else:
         for c in range(count):
-            _task(op, c, W0, b0, Xb, pre, gb, gram, D, lr)
+            _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr)
 
 
 def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, order,
@@ -96,31 +148,37 @@ def fit_sgd_blocked(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Y, or
     """``fit_sgd`` with the first layer's updates applied ``block`` samples at a time
     (see the module's docstring), for networks whose first layer is Dense and too
     large for L1. The first layer's products run on Numba's threads for the caller
-    (``fastnn.threads.numba_threads``), with BLAS on one thread: the result is the
-    same bits at any thread count. Separate from ``fit_sgd`` so that small networks
-    never compile the matrix-product path. ``stop`` is checked before every block.
+    (``fastnn.threads.numba_threads``): the result is the same bits at any thread
+    count. Separate from ``fit_sgd`` so that small networks never compile the
+    matrix-product path. ``stop`` is checked before every block.
     """
     h, m = int(n_out[0]), int(n_in[0])
-    acts, grad_a, grad_b, _, xb, pre, gram, gb, D = _sample_buffers(
-        n_in, n_out, a_off, params, block * m, block * h, block * block, block * h, h * m
+    lanes = VECTOR_BYTES // params.itemsize
+    kp = -(-block // lanes) * lanes  # whole vectors
+    acts, grad_a, grad_b, _, xb, xbt, pt, gt, gram, gb = _sample_buffers(
+        n_in, n_out, a_off, params, kp * m, m * kp, h * kp, h * kp, kp * kp, block * h
     )
+    xbt[:] = 0  # the padding columns of a block are multiplied, never read
+    gt[:] = 0
     return _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, X.reshape(-1),
                            Y.reshape(-1), Y.shape[1], order, learning_rate, loss_kind, block,
-                           epoch_loss, snapshot, stop, acts, grad_a, grad_b, xb, pre, gram, gb,
-                           D.reshape(h, m), numba.get_num_threads())  # fmt: skip
+                           kp, epoch_loss, snapshot, stop, acts, grad_a, grad_b, xb, xbt, pt,
+                           gt, gram, gb, numba.get_num_threads())  # fmt: skip
 
 
 @ordered
 def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, order,
-                    learning_rate, loss_kind, block, epoch_loss, snapshot, stop, acts, grad_a,
-                    grad_b, xb, pre, gram, gb, D, threads):  # fmt: skip
+                    learning_rate, loss_kind, block, kp, epoch_loss, snapshot, stop, acts,
+                    grad_a, grad_b, xb, xbt, pt, gt, gram, gb, threads):  # fmt: skip
     """``fit_sgd_blocked``'s epochs, on buffers it allocated, on ``threads`` threads
     (Numba's count for the caller's thread, which cached code cannot read)."""
     dt = params.dtype
     lr = dt.type(learning_rate)
     h = n_out[0]
     m = n_in[0]
-    W0, b0 = _weights(params, p_off, n_out, n_in, 0)
+    w0 = p_off[0]
+    W = params[w0 : w0 + h * m]
+    b0 = params[w0 + h * m : w0 + h * m + h]
     tasks = (h + UNITS - 1) // UNITS
     n_epochs, n = order.shape
     for e in range(n_epochs):
@@ -131,17 +189,22 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, or
                 total = np.nan  # restored, as after a divergence
                 break
             kb = min(block, n - start)
-            Xb = xb[: kb * m].reshape((kb, m))
             for t in range(kb):
                 copy_flat(xf, order[e, start + t] * m, xb, t * m, m)
-            Gm = gram[: kb * kb].reshape((kb, kb))
-            _phase(FORWARD, tasks + 1, W0, b0, Xb, pre, gb, Gm, D, lr, threads)
+            # Xbᵀ by strips of inputs whose columns stay in L1 (a plain scatter
+            # touched a cache line per input per sample: 0.8 µs a sample at m = 784).
+            for c0 in range(0, m, STRIP):
+                c1 = min(m, c0 + STRIP)
+                for t in range(kb):
+                    for c in range(c0, c1):
+                        xbt[U(c * kp + t)] = xb[U(t * m + c)]
+            _phase(FORWARD, tasks + 1, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr, threads)
             total += _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k,
-                                    order[e, start : start + kb], lr, loss_kind, acts, grad_a,
-                                    grad_b, pre, gram, gb)  # fmt: skip
+                                    order[e, start : start + kb], lr, loss_kind, kp, acts,
+                                    grad_a, grad_b, pt, gram, gb, gt)  # fmt: skip
             if not np.isfinite(total):
                 break
-            _phase(UPDATE, tasks, W0, b0, Xb, pre, gb, Gm, D, lr, threads)
+            _phase(UPDATE, tasks, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr, threads)
         if not _close_epoch(total, e, n, params, snapshot, epoch_loss):
             return e
     return n_epochs
@@ -149,29 +212,28 @@ def _blocked_epochs(kinds, n_in, n_out, p_off, a_off, hyp, params, xf, yf, k, or
 
 @bare_ordered
 def _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k, samples, lr,
-                   loss_kind, acts, grad_a, grad_b, pre, gram, gb):  # fmt: skip
+                   loss_kind, kp, acts, grad_a, grad_b, pt, gram, gb, gt):  # fmt: skip
     """The per-sample steps of one block of ``fit_sgd_blocked``: each sample's first
-    layer output is corrected for the block's earlier updates (see the module), then
-    forward, loss and backward through the later layers; the first layer's output
-    gradients are kept in ``gb``. ``pre`` and ``gb`` are column panels (see the
-    module). Returns the block's summed loss, stopping at the first non-finite one.
-    No reference counting here."""
+    layer output (column t of ``pt``) is corrected for the block's earlier updates
+    (see the module), then forward, loss and backward through the later layers; the
+    first layer's output gradients are kept in ``gb`` (a row per sample) and in
+    ``gt`` (a column per sample). Returns the block's summed loss, stopping at the
+    first non-finite one. No reference counting here."""
     dt = params.dtype
     last = kinds.size - 1
     h = n_out[0]
     kb = samples.size
     total = 0.0
+    z0 = U(a_off[0])
     for t in range(kb):
         s = samples[t]
-        for a in range(0, h, UNITS):
-            w = min(h, a + UNITS) - a
-            z0 = U(a_off[0] + a)
-            copy_flat(pre, a * kb + t * w, acts, z0, w)
-            for j in range(t):
-                c = lr * (gram[j * kb + t] + dt.type(1))
-                g0 = U(a * kb + j * w)
-                for r in range(w):
-                    acts[z0 + U(r)] -= c * gb[g0 + U(r)]
+        for r in range(h):
+            acts[z0 + U(r)] = pt[U(r * kp + t)]
+        for j in range(t):
+            c = lr * (gram[j * kp + t] + dt.type(1))
+            g0 = U(j * h)
+            for r in range(h):
+                acts[z0 + U(r)] -= c * gb[g0 + U(r)]
         _forward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, t * n_in[0], acts, 1)
         loss = losses.loss_value_flat(loss_kind, yf, s * k, acts, a_off[last], k)
         total += loss
@@ -180,7 +242,7 @@ def _block_samples(kinds, n_in, n_out, p_off, a_off, hyp, params, xb, yf, k, sam
         in_a = _backward_sample(kinds, n_in, n_out, p_off, a_off, hyp, params, yf, s * k, lr,
                                 loss_kind, acts, grad_a, grad_b, 0)  # fmt: skip
         g = grad_a if in_a else grad_b
-        for a in range(0, h, UNITS):
-            w = min(h, a + UNITS) - a
-            copy_flat(g, a, gb, a * kb + t * w, w)
+        copy_flat(g, ZERO, gb, t * h, h)
+        for r in range(h):
+            gt[U(r * kp + t)] = g[U(r)]
     return total

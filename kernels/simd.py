@@ -34,62 +34,80 @@ def wide_registers() -> bool:
     return "+avx512f" in features.split(",")
 
 
-def row_tile(rows: int, vectors: int):
+def row_tile(rows: int, vectors: int, update: bool = False):
     """An intrinsic ``tile(xf, x0, xs, wf, w0, ws, of, o0, os, k)``: rows
     r < ``rows`` of X start at xf[x0 + r·xs], row j of Wᵀ at wf[w0 + j·ws], output
-    row r at of[o0 + r·os]; it writes ``vectors`` vectors of units per row."""
+    row r at of[o0 + r·os]; it writes ``vectors`` vectors of units per row.
 
-    @intrinsic
-    def tile(typingctx, xf, x0, xs, wf, w0, ws, of, o0, os, k):
-        dt = xf.dtype
-        index = types.intp
-        sig = types.void(xf, index, index, wf, index, index, of, index, index, index)
+    With ``update``, ``tile(xf, x0, xs, wf, w0, ws, of, o0, os, k, scale)`` applies
+    each sum to the output instead: out = fma(-scale, sum, out), one rounding (an
+    SGD step W -= lr·Gᵀ·X with W as the output)."""
 
-        def codegen(context, builder, sig, args):
-            xf_, x0_, xs_, wf_, w0_, ws_, of_, o0_, os_, k_ = args
-            scalar = context.get_value_type(dt)
-            size = dt.bitwidth // 8
-            lanes = VECTOR_BYTES // size
-            vec = ir.VectorType(scalar, lanes)
-            i64 = ir.IntType(64)
-            xp = context.make_array(sig.args[0])(context, builder, xf_).data
-            wp = context.make_array(sig.args[3])(context, builder, wf_).data
-            op = context.make_array(sig.args[6])(context, builder, of_).data
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f{dt.bitwidth}"
-            )
-            # Stack slots in the entry block: the optimiser keeps them in registers.
-            zero = ir.Constant(vec, None)
-            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)]
-                   for _ in range(rows)]  # fmt: skip
-            undef = ir.Constant(vec, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-            first = ir.Constant(ir.IntType(32), 0)
-            with cgutils.for_range(builder, k_) as loop:
-                j = loop.index
-                wrow = builder.add(w0_, builder.mul(j, ws_))
-                w = []
-                for v in range(vectors):
-                    at = builder.gep(wp, [builder.add(wrow, ir.Constant(i64, v * lanes))])
-                    w.append(builder.load(builder.bitcast(at, vec.as_pointer()), align=size))
-                for r in range(rows):
-                    xi = builder.add(builder.add(x0_, builder.mul(ir.Constant(i64, r), xs_)), j)
-                    x = builder.load(builder.gep(xp, [xi]))
-                    xv = builder.shuffle_vector(
-                        builder.insert_element(undef, x, first), undef, splat
-                    )
-                    for v in range(vectors):
-                        builder.store(builder.call(fma, [xv, w[v], builder.load(acc[r][v])]),
-                                      acc[r][v])  # fmt: skip
+    def codegen(context, builder, sig, args):
+        xf_, x0_, xs_, wf_, w0_, ws_, of_, o0_, os_, k_ = args[:10]
+        dt = sig.args[0].dtype
+        scalar = context.get_value_type(dt)
+        size = dt.bitwidth // 8
+        lanes = VECTOR_BYTES // size
+        vec = ir.VectorType(scalar, lanes)
+        i64 = ir.IntType(64)
+        xp = context.make_array(sig.args[0])(context, builder, xf_).data
+        wp = context.make_array(sig.args[3])(context, builder, wf_).data
+        op = context.make_array(sig.args[6])(context, builder, of_).data
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f{dt.bitwidth}"
+        )
+        # Stack slots in the entry block: the optimiser keeps them in registers.
+        zero = ir.Constant(vec, None)
+        acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(vectors)]
+               for _ in range(rows)]  # fmt: skip
+        undef = ir.Constant(vec, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        first = ir.Constant(ir.IntType(32), 0)
+
+        def broadcast(x):
+            return builder.shuffle_vector(builder.insert_element(undef, x, first), undef, splat)
+
+        with cgutils.for_range(builder, k_) as loop:
+            j = loop.index
+            wrow = builder.add(w0_, builder.mul(j, ws_))
+            w = []
+            for v in range(vectors):
+                at = builder.gep(wp, [builder.add(wrow, ir.Constant(i64, v * lanes))])
+                w.append(builder.load(builder.bitcast(at, vec.as_pointer()), align=size))
             for r in range(rows):
-                orow = builder.add(o0_, builder.mul(ir.Constant(i64, r), os_))
+                xi = builder.add(builder.add(x0_, builder.mul(ir.Constant(i64, r), xs_)), j)
+                xv = broadcast(builder.load(builder.gep(xp, [xi])))
                 for v in range(vectors):
-                    at = builder.gep(op, [builder.add(orow, ir.Constant(i64, v * lanes))])
-                    builder.store(builder.load(acc[r][v]), builder.bitcast(at, vec.as_pointer()),
-                                  align=size)  # fmt: skip
-            return context.get_dummy_value()
+                    builder.store(builder.call(fma, [xv, w[v], builder.load(acc[r][v])]),
+                                  acc[r][v])  # fmt: skip
+        neg = broadcast(builder.fneg(args[10])) if update else None
+        for r in range(rows):
+            orow = builder.add(o0_, builder.mul(ir.Constant(i64, r), os_))
+            for v in range(vectors):
+                at = builder.gep(op, [builder.add(orow, ir.Constant(i64, v * lanes))])
+                ptr = builder.bitcast(at, vec.as_pointer())
+                value = builder.load(acc[r][v])
+                if update:
+                    value = builder.call(fma, [neg, value, builder.load(ptr, align=size)])
+                builder.store(value, ptr, align=size)
+        return context.get_dummy_value()
 
-        return sig, codegen
+    index = types.intp
+    if update:
+
+        @intrinsic
+        def tile(typingctx, xf, x0, xs, wf, w0, ws, of, o0, os, k, scale):
+            sig = types.void(xf, index, index, wf, index, index, of, index, index, index,
+                             xf.dtype)  # fmt: skip
+            return sig, codegen
+
+    else:
+
+        @intrinsic
+        def tile(typingctx, xf, x0, xs, wf, w0, ws, of, o0, os, k):
+            sig = types.void(xf, index, index, wf, index, index, of, index, index, index)
+            return sig, codegen
 
     return tile
 
@@ -102,6 +120,13 @@ TILE_ROWS = 8 if _WIDE else 6
 TILE_VECTORS = 2 if _WIDE else 1
 tile_full = row_tile(TILE_ROWS, TILE_VECTORS)
 tile_one = row_tile(1, TILE_VECTORS)
+#: One vector wide, for a row's last units; and the same with the update epilogue.
+tile_full_1 = row_tile(TILE_ROWS, 1)
+tile_one_1 = row_tile(1, 1)
+tile_full_update = row_tile(TILE_ROWS, TILE_VECTORS, update=True)
+tile_one_update = row_tile(1, TILE_VECTORS, update=True)
+tile_full_update_1 = row_tile(TILE_ROWS, 1, update=True)
+tile_one_update_1 = row_tile(1, 1, update=True)
 
 
 #: Lanes of one accumulator of ``lane_dot``: 32 bytes, 8 float32 or 4 float64.

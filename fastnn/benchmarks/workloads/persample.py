@@ -51,7 +51,7 @@ def persample_workload(
         builders={k: v for k, v in builders.items() if k in systems},
         compare=weights_agree(F32_RTOL, F32_ATOL, as_float64(init)),
         repeats=s.repeats,
-        oracle="fastnn-numpy" if "fastnn-numpy" in systems else "numpy-tuned",
+        oracle=next(s for s in ("fastnn-numpy", "numpy-tuned", "fastnn-1t") if s in systems),
         notes=f"{n} samples, one epoch, float32",
     )
 

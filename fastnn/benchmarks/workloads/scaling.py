@@ -38,14 +38,18 @@ def _samples(hidden: int, size: str) -> int:
 def threads_workload(size: str = "full", threads: int = 2) -> Workload:
     """Exact per-sample SGD on ``threads`` cores against one: 784-1024-10, whose first
     layer's products run as tasks on the cores (``fastnn-1t``: fastnn on one thread;
-    the weights are the same bits)."""
+    the weights are the same bits, and ``scaling-784-1024-10`` checks them against
+    NumPy). fastnn alone: a peer's idle threads in the same process take a core from
+    fastnn's second thread (after PyTorch had run on two threads, fastnn's two-thread
+    fits were slower than its one-thread fits, its OpenMP team's threads still
+    holding the cores), and no peer runs exact per-sample SGD on several cores."""
     return persample_workload(
         size,
         threads,
         hidden=1024,
         name="threads-784-1024-10",
         group="threads-784-1024-10",
-        systems=("fastnn", "fastnn-1t", "numpy-tuned", "torch", "jax"),
+        systems=("fastnn", "fastnn-1t"),
         n=_samples(1024, size),
     )
 
