@@ -47,8 +47,12 @@ from .simd import (
     tile_one_update_1,
 )
 
-FORWARD = 0  # task 0: the Gram matrix Xb·Xbᵀ (the odd size, first); then rows of W₀·Xbᵀ + b₀
-UPDATE = 1  # rows of W₀ -= lr·Gᵀ·Xb and of b₀ -= lr·Σ G
+# Phases as int64 values, not literals: a literal argument compiles a helper once more
+# for each value.
+FORWARD = np.int64(
+    0
+)  # task 0: the Gram matrix Xb·Xbᵀ (the odd size, first); then rows of W₀·Xbᵀ + b₀
+UPDATE = np.int64(1)  # rows of W₀ -= lr·Gᵀ·Xb and of b₀ -= lr·Σ G
 STRIP = 64  # inputs per strip of the block's transpose
 
 
@@ -113,9 +117,9 @@ def _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr):
     earlier phases wrote."""
     h = b0.size
     if op == FORWARD and c == 0:
-        _rows(xb, 0, m, m, xbt, kp, gram, 0, kp)
+        _rows(xb, ZERO, m, m, xbt, kp, gram, ZERO, kp)
         return
-    a = (np.int64(c) - (op == FORWARD)) * UNITS  # a prange index may be unsigned
+    a = (c - (op == FORWARD)) * UNITS
     b = min(h, a + UNITS)
     if op == FORWARD:
         _rows(W, a * m, m, m, xbt, kp, pt, a * kp, b - a)
@@ -137,7 +141,7 @@ def _phase(op, count, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr, threads):
     at a time, see ``fastnn.threads.numba_threads``), or in order on one."""
     if count > 1 and threads > 1:
         for c in numba.prange(count):
-            _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr)
+            _task(op, np.int64(c), W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr)
     else:
         for c in range(count):
             _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr)
