@@ -577,8 +577,8 @@ class Network:
                 run = numba_threads(self._threads_for(block), run)
         else:
             run = functools.partial(self._ops.fit_sgd, *args, epoch_loss, snapshot)
-        # Only the blocked loop and the twin call BLAS; a limit costs tens of µs.
-        calls_blas = block > 1 or self.backend != "numba"
+        # Only the twin calls BLAS (the kernels' products are their own tiles).
+        calls_blas = self.backend != "numba"
         with blas_threads(1) if calls_blas else contextlib.nullcontext():
             completed = self._call(run, order, done)
         return self._finish(completed, order, learning_rate, done, epoch_loss)
