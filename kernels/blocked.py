@@ -30,53 +30,25 @@ import numpy as np
 from . import losses
 from .activations import copy_flat
 from .config import bare_ordered, ordered, parallel
-from .dense import tile_units
+from .dense import dense_rows, tile_units
 from .engine import ZERO, U, _backward_sample, _close_epoch, _forward_sample, _sample_buffers
 from .minibatch import UNITS
 from .simd import (
     TILE_ROWS,
     VECTOR_BYTES,
     fma,
-    tile_full,
-    tile_full_1,
     tile_full_update,
     tile_full_update_1,
-    tile_one,
-    tile_one_1,
     tile_one_update,
     tile_one_update_1,
 )
 
 # Phases as int64 values, not literals: a literal argument compiles a helper once more
-# for each value.
-FORWARD = np.int64(
-    0
-)  # task 0: the Gram matrix Xb·Xbᵀ (the odd size, first); then rows of W₀·Xbᵀ + b₀
-UPDATE = np.int64(1)  # rows of W₀ -= lr·Gᵀ·Xb and of b₀ -= lr·Σ G
+# for each value. FORWARD: task 0 is the Gram matrix Xb·Xbᵀ (the odd size, first), the
+# others rows of W₀·Xbᵀ + b₀; UPDATE: rows of W₀ -= lr·Gᵀ·Xb and of b₀ -= lr·Σ G.
+FORWARD = np.int64(0)
+UPDATE = np.int64(1)
 STRIP = 64  # inputs per strip of the block's transpose
-
-
-@ordered
-def _rows(xf, x0, xs, k, wt, width, out, o0, rows):
-    """out[o0 + r·width + u] = Σ_j xf[x0 + r·xs + j]·wt[j·width + u], j < k in order,
-    for r < ``rows`` and u < ``width`` (a multiple of one vector): ``dense.dense_rows``
-    with a one-vector tile for a width that is not a whole number of tiles."""
-    lanes = VECTOR_BYTES // out.itemsize
-    step = tile_units(out)
-    full = width // step * step
-    r = 0
-    while r + TILE_ROWS <= rows:
-        for u in range(0, full, step):
-            tile_full(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
-        for u in range(full, width, lanes):
-            tile_full_1(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
-        r += TILE_ROWS
-    while r < rows:
-        for u in range(0, full, step):
-            tile_one(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
-        for u in range(full, width, lanes):
-            tile_one_1(xf, x0 + r * xs, xs, wt, u, width, out, o0 + r * width + u, width, k)
-        r += 1
 
 
 @ordered
@@ -117,12 +89,12 @@ def _task(op, c, W, b0, m, xb, xbt, kp, kb, pt, gt, gram, lr):
     earlier phases wrote."""
     h = b0.size
     if op == FORWARD and c == 0:
-        _rows(xb, ZERO, m, m, xbt, kp, gram, ZERO, kp)
+        dense_rows(xb, ZERO, m, m, xbt, kp, gram, ZERO, kp)
         return
     a = (c - (op == FORWARD)) * UNITS
     b = min(h, a + UNITS)
     if op == FORWARD:
-        _rows(W, a * m, m, m, xbt, kp, pt, a * kp, b - a)
+        dense_rows(W, a * m, m, m, xbt, kp, pt, a * kp, b - a)
         for r in range(a, b):
             for t in range(kb):
                 pt[r * kp + t] += b0[r]

@@ -15,7 +15,16 @@ import numpy as np
 
 from . import simd
 from .config import ordered, serial
-from .simd import TILE_ROWS, TILE_VECTORS, VECTOR_BYTES, fma, tile_full, tile_one
+from .simd import (
+    TILE_ROWS,
+    TILE_VECTORS,
+    VECTOR_BYTES,
+    fma,
+    tile_full,
+    tile_full_1,
+    tile_one,
+    tile_one_1,
+)
 
 # The *_flat kernels index with unsigned offsets: a signed index such as
 # W[w0 + r * n_in + c] gets Numba's negative-index wraparound check on every element,
@@ -127,23 +136,31 @@ def tile_units(x):
 
 
 @ordered
-def dense_rows(xf, x0, xs, k, wt, width, out, rows):
-    """out[r·width : (r+1)·width] = x_r·Wᵀ for each row r < ``rows``, x_r being the
-    ``k`` values at xf[x0 + r·xs] and Wᵀ the (k, width) matrix in ``wt``, its width
-    a multiple of ``tile_units``.
+def dense_rows(xf, x0, xs, k, wt, width, out, o0, rows):
+    """out[o0 + r·width + u] = x_r·Wᵀ for each row r < ``rows``, x_r being the ``k``
+    values at xf[x0 + r·xs] and Wᵀ the (k, width) matrix in ``wt``, its width a
+    multiple of one vector (whole tiles, then one-vector tiles for the rest).
 
     Every element is the sum of its products in input order, one fused
     multiply-add each (``simd.row_tile``): a row's outputs are the same bits
     wherever the row is in X and whatever rows come with it."""
+    lanes = VECTOR_BYTES // out.itemsize
     step = tile_units(wt)
+    full = width // step * step
     r = 0
     while r + TILE_ROWS <= rows:
-        for u in range(0, width, step):
-            tile_full(xf, x0 + r * xs, xs, wt, u, width, out, r * width + u, width, k)
+        at = o0 + r * width
+        for u in range(0, full, step):
+            tile_full(xf, x0 + r * xs, xs, wt, u, width, out, at + u, width, k)
+        for u in range(full, width, lanes):
+            tile_full_1(xf, x0 + r * xs, xs, wt, u, width, out, at + u, width, k)
         r += TILE_ROWS
     while r < rows:
-        for u in range(0, width, step):
-            tile_one(xf, x0 + r * xs, xs, wt, u, width, out, r * width + u, width, k)
+        at = o0 + r * width
+        for u in range(0, full, step):
+            tile_one(xf, x0 + r * xs, xs, wt, u, width, out, at + u, width, k)
+        for u in range(full, width, lanes):
+            tile_one_1(xf, x0 + r * xs, xs, wt, u, width, out, at + u, width, k)
         r += 1
 
 

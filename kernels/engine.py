@@ -401,7 +401,7 @@ def forward_batch(kinds, n_in, n_out, p_off, a_off, cfg, hyp, params, X, Z, acts
             w = width[i]
             if kinds[i] == DENSE:
                 wt = buf[at[i] : at[i] + sizes[i]]
-                dense.dense_rows(src, s0, ss, n_in[i], wt, w, dst, rows)
+                dense.dense_rows(src, s0, ss, n_in[i], wt, w, dst, ZERO, rows)
                 b = _weights(params, p_off, n_out, n_in, i)[1]
                 for r in range(rows):
                     for u in range(n_out[i]):
